@@ -1,0 +1,5 @@
+import sys
+
+from ganclip.cli import main
+
+sys.exit(main())

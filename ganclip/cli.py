@@ -1,0 +1,194 @@
+"""Command line: parse flags, call the library, turn known errors into one line.
+
+``ganclip render SONG`` makes a video, ``ganclip types`` lists image types, and
+``ganclip`` alone in a terminal asks for the seed's choices one by one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ganclip.errors import GanclipError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif",
+                  ".aiff", ".wma", ".mp4", ".mkv", ".webm", ".mov"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, like every other ganclip error."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _add_render_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("song", help="audio file (wav, flac, mp3, ogg, opus, m4a, or a video's sound)")
+    p.add_argument("-o", "--output", help="video file to write, .mp4 or .mkv "
+                   "(default: <song stem>.mp4 in the current folder)")
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second, 1-120 (default 30)")
+    p.add_argument("--size", type=int, default=256,
+                   help="output side in pixels, 16-4096, rounded up to even (default 256)")
+    p.add_argument("--model", default="auto", help="generator: auto, cppn (default auto: "
+                   "BigGAN when its weights are cached, else the built-in cppn)")
+    p.add_argument("--mode", default="classic", help="choreography: classic (the seed's "
+                   "per-frame spectrum and k-means image types)")
+    p.add_argument("--types", type=int, default=6,
+                   help="number of image types, picked by --seed (default 6)")
+    p.add_argument("--type-names", help="comma-separated image types by name "
+                   "(see 'ganclip types'); overrides --types")
+    p.add_argument("--types-file", help="TOML or JSON file of extra image types, or a "
+                   "Ganbreeder/Artbreeder keyframe JSON")
+    p.add_argument("--transitions", type=int, default=None, help="frames of interpolation at "
+                   "each image-type change, 0 for hard cuts (default fps/3)")
+    p.add_argument("--ema-span", type=float, default=15.0,
+                   help="span in frames of the spectrum's moving average (default 15)")
+    p.add_argument("--seed", type=int, default=0, help="makes the whole render reproducible")
+    p.add_argument("--start", type=float, default=None, help="seconds into the song to begin")
+    p.add_argument("--duration", type=float, default=None, help="seconds of song to render")
+    p.add_argument("--frames-dir", help="also write every frame as PNG into this folder")
+    p.add_argument("--plan-out", help="also save the per-frame plan (.npz)")
+    p.add_argument("--batch", type=int, default=8, help="frames per generator call (default 8)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ganclip", description="Turn a song into a generated music video. "
+                     "Run with no arguments in a terminal to be asked step by step.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes")
+    common.add_argument("-v", "--verbose", action="store_true", help="say what is happening")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    render = sub.add_parser("render", parents=[common], help="make a video of a song")
+    _add_render_flags(render)
+    types = sub.add_parser("types", parents=[common], help="list the image types")
+    types.add_argument("--types-file", help="also load this TOML or JSON file of image types")
+    types.add_argument("--classes", action="store_true",
+                       help="list the 1000 ImageNet class names and indices instead")
+    return parser
+
+
+def _setup_logging(*, quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("note: %(message)s"))
+    root = logging.getLogger("ganclip")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _render(args) -> int:
+    from ganclip.render import render
+
+    options = {k: getattr(args, k) for k in (
+        "output", "fps", "size", "model", "mode", "types", "type_names", "types_file",
+        "transitions", "ema_span", "seed", "start", "duration", "frames_dir", "plan_out",
+        "batch", "device", "quiet")}
+    result = render(args.song, **options)
+    print(f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps "
+          f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s "
+          f"({result.realtime_factor:.2f}x real time)")
+    return 0
+
+
+def _types(args) -> int:
+    from ganclip import imagetypes
+
+    if args.classes:
+        for index, name in enumerate(imagetypes.class_names()):
+            print(f"{index:4d}  {name}")
+        return 0
+    names = imagetypes.class_names()
+    for t in imagetypes.available_types(types_file=args.types_file):
+        mix = ", ".join(f"{names[i]} {w:.2f}" for i, w in t.classes[:4])
+        more = f" +{len(t.classes) - 4} more" if len(t.classes) > 4 else ""
+        latent = " [latent]" if t.latent is not None else ""
+        print(f"{t.name:<22} truncation {t.truncation:.2f}  {mix}{more}{latent}"
+              f"{'' if t.source == 'built-in' else f'  ({t.source})'}")
+    return 0
+
+
+def _ask(prompt: str, default, parse):
+    """Ask until ``parse`` accepts the answer; an empty answer takes the default."""
+    while True:
+        answer = input(f"{prompt} [{default}]: ").strip()
+        if not answer:
+            return default
+        try:
+            return parse(answer)
+        except (ValueError, GanclipError) as exc:
+            print(f"  {exc}; try again")
+
+
+def _interactive() -> list[str]:
+    """The seed's flow: pick a track in audioFiles/, then frame rate, types, transitions, size."""
+    from ganclip.render import FPS_RANGE, SIZE_RANGE, default_transitions
+
+    folder = Path("audioFiles")
+    tracks = sorted(p for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES) \
+        if folder.is_dir() else []
+    for i, track in enumerate(tracks, 1):
+        print(f"  {i}. {track.name}")
+    if not tracks:
+        print("  (no audioFiles/ folder here: type the path of a song)")
+
+    def track(answer: str) -> str:
+        if answer.isdigit() and 1 <= int(answer) <= len(tracks):
+            return str(tracks[int(answer) - 1])
+        if not Path(answer).is_file():
+            raise ValueError(f"no such file '{answer}'")
+        return answer
+
+    def number(kind, lo, hi):
+        def parse(answer):
+            value = kind(answer)
+            if not lo <= value <= hi:
+                raise ValueError(f"must be between {lo} and {hi}")
+            return value
+        return parse
+
+    song = _ask("track (number or path)", str(tracks[0]) if tracks else "", track)
+    if not song:
+        raise GanclipError("no track chosen")
+    fps = _ask("frame rate", 30.0, number(float, *FPS_RANGE))
+    types = _ask("number of image types", 6, number(int, 1, 50))
+    transitions = _ask("transition frames", default_transitions(fps), number(int, 0, 10000))
+    size = _ask("output size in pixels", 256, number(int, *SIZE_RANGE))
+    return ["render", song, "--fps", f"{fps:g}", "--types", str(types),
+            "--transitions", str(transitions), "--size", str(size)]
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if not argv:
+            if not sys.stdin.isatty():
+                parser.print_usage(sys.stderr)
+                return 2
+            argv = _interactive()
+        args = parser.parse_args(argv)
+        _setup_logging(quiet=args.quiet, verbose=args.verbose)
+        if args.command == "render":
+            return _render(args)
+        if args.command == "types":
+            return _types(args)
+        parser.print_usage(sys.stderr)
+        return 2
+    except GanclipError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return exc.exit_code
+    except EOFError:
+        print("error: no answer given (stdin closed)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

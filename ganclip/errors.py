@@ -1,0 +1,33 @@
+"""One exception root for everything ganclip reports to a user.
+
+The CLI turns any :class:`GanclipError` into a single ``error: …`` line and a
+non-zero exit; anything else escaping is a bug.
+"""
+
+
+class GanclipError(Exception):
+    """Root of every error ganclip raises on purpose."""
+
+    exit_code = 1
+
+
+class BadInputError(GanclipError, ValueError):
+    """A flag, argument or input file is wrong; the message says which and how to fix it."""
+
+    exit_code = 2
+
+
+class AudioError(BadInputError):
+    """An audio file is missing, unreadable, not audio, truncated or too short."""
+
+
+class ImageTypeError(BadInputError):
+    """An image-type name or file is unknown or malformed."""
+
+
+class WeightsError(GanclipError):
+    """Model weights are missing, corrupt or could not be fetched."""
+
+
+class EncodingError(GanclipError):
+    """The video or audio could not be encoded or written."""

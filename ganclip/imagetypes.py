@@ -1,0 +1,446 @@
+"""Named image types: which ImageNet classes a video draws its pictures from.
+
+An image type is a sparse mix of BigGAN classes with a truncation and, when it
+was imported from Ganbreeder/Artbreeder, the base latent the picture came from.
+Built-in types ship with the package; users add more in TOML or JSON files,
+which are read strictly as bounded data (nothing is evaluated), so a bad file
+ends in one :class:`~ganclip.errors.ImageTypeError` line naming file and entry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+import json
+import math
+import numbers
+import re
+import reprlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ganclip.errors import ImageTypeError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
+
+DIM_Z = 128  # BigGAN latent size
+N_CLASSES = 1000  # ImageNet classes BigGAN is conditioned on
+DEFAULT_TRUNCATION = 0.6
+MAX_FILE_BYTES = 1 << 20  # type files are a few KiB; anything bigger is the wrong file
+MAX_JSON_DEPTH = 32  # a legitimate file nests 3 levels; deep nesting only attacks the parser
+MAX_NAME_CHARS = 80
+MAX_LATENT_ABS = 10.0  # BigGAN z is a truncated normal; |z| > 10 means a corrupt export
+_ENTRY_KEYS = ("classes", "latent", "name", "truncation")
+_CLASSES_HINT = "(ganclip types --classes lists them)"
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+# Values from files go into messages; keep them short and free of newlines.
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = _repr.maxlong = 40
+_repr.maxlist = _repr.maxdict = 4
+
+
+@dataclass(frozen=True)
+class ImageType:
+    """One named look: a sparse BigGAN class mix, a truncation, maybe a base latent."""
+
+    name: str  # unique human name, matched case-insensitively
+    classes: tuple[tuple[int, float], ...]  # (ImageNet index 0-999, weight > 0)
+    truncation: float  # BigGAN truncation in (0, 1]; lower is tamer
+    latent: tuple[float, ...] | None = None  # DIM_Z floats: base z from Ganbreeder, else None
+    source: str = "built-in"  # "built-in" or the file it came from
+
+    def class_vector(self) -> np.ndarray:
+        """Class vector ``y : np.ndarray [shape=(1000,), dtype=float32]``, weights as stored."""
+        y = np.zeros(N_CLASSES, dtype=np.float32)
+        for index, weight in self.classes:
+            y[index] = weight
+        return y
+
+    def latent_vector(self) -> np.ndarray:
+        """Base latent ``z : np.ndarray [shape=(128,), dtype=float32]``; zeros when there is none."""
+        if self.latent is None:
+            return np.zeros(DIM_Z, dtype=np.float32)
+        return np.asarray(self.latent, dtype=np.float32)
+
+
+def _builtin(name: str, truncation: float, *mix: tuple[int, float]) -> ImageType:
+    total = sum(weight for _, weight in mix)
+    return ImageType(name, tuple((i, w / total) for i, w in mix), truncation)
+
+
+BUILTIN_TYPES: tuple[ImageType, ...] = (
+    _builtin("hairy flowers", 0.5, (985, 6), (332, 4)),  # daisy, Angora
+    _builtin("coral reef", 0.55, (973, 5), (109, 2), (393, 2), (108, 1)),  # + brain coral, anemone fish, sea anemone
+    _builtin("jellyfish bloom", 0.5, (107, 8), (971, 2)),  # jellyfish, bubble
+    _builtin("volcano night", 0.6, (980, 7), (974, 2), (862, 1)),  # volcano, geyser, torch
+    _builtin("northern forest", 0.6, (979, 4), (269, 3), (287, 2), (997, 1)),  # valley, timber wolf, lynx, bolete
+    _builtin("star dome", 0.55, (727, 6), (755, 2), (812, 2)),  # planetarium, radio telescope, space shuttle
+    _builtin("candy shop", 0.6, (509, 5), (929, 2), (927, 2), (865, 1)),  # sweets, ice lolly, trifle, toyshop
+    _builtin("deep sea", 0.5, (117, 4), (396, 3), (983, 3)),  # chambered nautilus, lionfish, scuba diver
+    _builtin("alpine lake", 0.45, (970, 5), (975, 4), (350, 1)),  # alp, lakeside, ibex
+    _builtin("butterfly garden", 0.55, (323, 4), (321, 2), (325, 2), (986, 2)),  # butterflies, orchid
+    _builtin("cathedral", 0.5, (497, 5), (406, 3), (687, 2)),  # church, altar, organ
+    _builtin("desert dunes", 0.5, (977, 6), (354, 3), (68, 1)),  # sandbar, Arabian camel, sidewinder
+    _builtin("fungal kingdom", 0.6, (992, 3), (995, 3), (991, 2), (994, 2)),  # agaric, earthstar, fungi
+    _builtin("peacock parade", 0.55, (84, 5), (88, 3), (130, 2)),  # peacock, macaw, flamingo
+    _builtin("carnival night", 0.65, (476, 4), (417, 3), (607, 2), (723, 1)),  # carousel, balloon, lantern, pinwheel
+    _builtin("snow country", 0.5, (296, 4), (279, 3), (970, 3)),  # ice bear, Arctic fox, alp
+    _builtin("iron bridges", 0.45, (821, 4), (839, 4), (888, 2)),  # arch, suspension bridges, viaduct
+    _builtin("fruit market", 0.6, (957, 3), (950, 3), (949, 2), (953, 2)),  # pomegranate, orange, berry, pineapple
+)
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _index_maps(names) -> dict[str, tuple[int, ...]]:
+    """Map normalised full names and comma-separated synonyms to indices; full names win."""
+    full: dict[str, list[int]] = {}
+    synonyms: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        full.setdefault(_norm(name), []).append(index)
+        parts = [_norm(part) for part in name.split(",")]
+        for part in parts if len(parts) > 1 else ():
+            if part and index not in synonyms.setdefault(part, []):
+                synonyms[part].append(index)
+    table = {key: tuple(indices) for key, indices in synonyms.items()}
+    table.update((key, tuple(indices)) for key, indices in full.items())
+    return table
+
+
+@functools.lru_cache(maxsize=1)
+def _class_table() -> tuple[tuple[str, ...], dict[str, tuple[int, ...]]]:
+    text = (importlib.resources.files("ganclip") / "data" / "imagenet_classes.tsv").read_text(encoding="utf-8")
+    rows = [line.split("\t", 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    names = tuple(name.strip() for _, name in rows)
+    if [int(index) for index, _ in rows] != list(range(N_CLASSES)):
+        raise RuntimeError("ganclip/data/imagenet_classes.tsv is corrupt; reinstall ganclip")
+    return names, _index_maps(names)
+
+
+def class_names() -> list[str]:
+    """The 1000 ImageNet class names in BigGAN index order."""
+    return list(_class_table()[0])
+
+
+def _either(options: list[str]) -> str:
+    quoted = [repr(option) for option in options]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def class_index(key: int | str) -> int:
+    """Index 0..999 of an ImageNet class.
+
+    Parameters
+    ----------
+    key : int or str
+        An index, or a class name: the full name or any comma-separated synonym
+        in it, case-insensitive. Unknown names raise ImageTypeError with close matches.
+    """
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        if 0 <= key < N_CLASSES:
+            return int(key)
+        raise ImageTypeError(f"class index {key} is out of range; ImageNet indices are 0..{N_CLASSES - 1}")
+    if not isinstance(key, str):
+        raise ImageTypeError(f"class must be an ImageNet class name or index, got {_repr.repr(key)}")
+    _, table = _class_table()
+    found = table.get(_norm(key))
+    if found is None:
+        # difflib is quadratic; a pasted paragraph gets no suggestions rather than a hang
+        close = difflib.get_close_matches(_norm(key), table, n=3) if len(key) <= 100 else []
+        hint = f"; did you mean {_either(close)}?" if close else ""
+        raise ImageTypeError(f"class {_repr.repr(key)} is not an ImageNet class{hint} {_CLASSES_HINT}")
+    if len(found) > 1:
+        indices = ", ".join(map(str, found))
+        raise ImageTypeError(f"class {_repr.repr(key)} is ambiguous (indices {indices}); give the index instead")
+    return found[0]
+
+
+def _error(where, message: str) -> ImageTypeError:
+    return ImageTypeError(f"{where}: {message}".replace("\r", " ").replace("\n", " "))
+
+
+def _number(value, where: str, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _error(where, f"{what} must be a number, got {_repr.repr(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise _error(where, f"{what} must be a finite number, got {_repr.repr(value)}")
+    return number
+
+
+def _check_keys(entry: dict, where: str) -> None:
+    unknown = [_repr.repr(key) for key in entry if key not in _ENTRY_KEYS]
+    if unknown:
+        raise _error(where, f"unknown key(s) {', '.join(unknown[:5])}; allowed: {', '.join(_ENTRY_KEYS)}")
+
+
+def _check_name(name, where: str) -> str:
+    if name is None:
+        raise _error(where, 'missing name, e.g. name = "my jellyfish"')
+    if not (isinstance(name, str) and 0 < len(name.strip()) <= MAX_NAME_CHARS and name.isprintable()):
+        raise _error(where, f"name must be a non-empty one-line string of at most {MAX_NAME_CHARS} characters, "
+                            f"got {_repr.repr(name)}")
+    return name.strip()
+
+
+def _latent(value, where: str) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) != DIM_Z:
+        got = f"{len(value)} items" if isinstance(value, (list, tuple)) else _repr.repr(value)
+        raise _error(where, f"latent must be a list of exactly {DIM_Z} numbers, got {got}")
+    latent = tuple(_number(v, where, f"latent[{i}]") for i, v in enumerate(value))
+    worst = max(range(DIM_Z), key=lambda i: abs(latent[i]))
+    if abs(latent[worst]) > MAX_LATENT_ABS:
+        raise _error(where, f"latent[{worst}] = {latent[worst]:g} is outside [-{MAX_LATENT_ABS:g}, "
+                            f"{MAX_LATENT_ABS:g}]; is this a BigGAN latent?")
+    return latent
+
+
+def _class_pairs(value, where: str, *, allow_zero: bool) -> dict[int, float]:
+    example = 'e.g. [["jellyfish", 0.7], [107, 0.3]]'
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _error(where, f"classes must be a non-empty list of [class, weight] pairs, {example}")
+    if len(value) > N_CLASSES:
+        raise _error(where, f"classes has {len(value)} entries; at most {N_CLASSES}")
+    pairs: dict[int, float] = {}
+    for position, pair in enumerate(value, 1):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise _error(where, f"classes entry {position} must be a [class, weight] pair, got {_repr.repr(pair)}")
+        try:
+            index = class_index(pair[0])
+        except ImageTypeError as exc:
+            raise _error(where, str(exc)) from None
+        weight = _number(pair[1], where, f"weight of class {_repr.repr(pair[0])}")
+        if weight < 0 or (weight == 0 and not allow_zero):
+            raise _error(where, f"weight of class {_repr.repr(pair[0])} must be > 0, got {weight:g}")
+        if index in pairs:
+            raise _error(where, f"class {index} ({class_names()[index]}) is listed twice; give it once")
+        pairs[index] = weight
+    return pairs
+
+
+def _keyframe_classes(value, where: str) -> tuple[tuple[int, float], ...]:
+    dense = isinstance(value, (list, tuple)) and len(value) == N_CLASSES and \
+        not any(isinstance(v, (list, tuple)) for v in value)
+    if dense:
+        weights = [_number(v, where, f"classes[{i}]") for i, v in enumerate(value)]
+        if min(weights) < 0:
+            raise _error(where, f"class weights must be >= 0, got {min(weights):g}")
+        pairs = dict(enumerate(weights))
+    else:
+        pairs = _class_pairs(value, where, allow_zero=True)
+    if not any(weight > 0 for weight in pairs.values()):
+        raise _error(where, "classes has no weight > 0; a keyframe needs at least one class")
+    # BigGAN class vectors go to the generator unchanged; zeros carry nothing
+    return tuple((index, weight) for index, weight in pairs.items() if weight > 0)
+
+
+def _normalise(pairs: dict[int, float]) -> tuple[tuple[int, float], ...]:
+    # divide by the largest first so a sum of huge weights cannot overflow
+    largest = max(pairs.values())
+    total = math.fsum(weight / largest for weight in pairs.values())
+    return tuple((index, weight / largest / total) for index, weight in pairs.items())
+
+
+def _build(entry: dict, name: str, where: str, source: str, *, keyframe: bool) -> ImageType:
+    _check_keys(entry, where)
+    if "classes" not in entry:
+        raise _error(where, 'missing classes, e.g. [["jellyfish", 0.7], [107, 0.3]]')
+    if keyframe:
+        classes = _keyframe_classes(entry["classes"], where)
+    else:
+        classes = _normalise(_class_pairs(entry["classes"], where, allow_zero=False))
+    truncation = _number(entry.get("truncation", DEFAULT_TRUNCATION), where, "truncation")
+    if not 0 < truncation <= 1:
+        raise _error(where, f"truncation must be in (0, 1], got {truncation:g}; 0.4-0.8 is typical")
+    latent = _latent(entry["latent"], where) if "latent" in entry else None
+    return ImageType(name, classes, truncation, latent, source)
+
+
+def _parse_entry(entry, path: Path, position: int) -> ImageType:
+    where = f"{path}: entry {position}"
+    if not isinstance(entry, dict):
+        raise _error(where, f"must be a table with name and classes, got {_repr.repr(entry)}")
+    name = _check_name(entry.get("name"), where)
+    return _build(entry, name, f"{path}: type {_repr.repr(name)}", str(path), keyframe=False)
+
+
+def parse_keyframe(obj, *, name, source) -> ImageType:
+    """Import one Ganbreeder/Artbreeder keyframe, keeping its class weights exactly.
+
+    Parameters
+    ----------
+    obj : dict
+        ``{"latent": [128 floats], "classes": [[index, weight], ...] or [1000 floats],
+        "truncation": t}``; latent and truncation are optional; a "name" key is allowed.
+    name : str
+        Name of the image type (callers pass ``obj["name"]`` when present).
+    source : str or path-like
+        Where the keyframe came from, for messages and ``ImageType.source``.
+    """
+    if not isinstance(obj, dict):
+        raise _error(f"{source}: keyframe {_repr.repr(name)}",
+                     f"must be an object with latent, classes and truncation, got {_repr.repr(obj)}")
+    name = _check_name(name, f"{source}: keyframe")
+    return _build(obj, name, f"{source}: keyframe {_repr.repr(name)}", str(source), keyframe=True)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if not path.exists():
+            raise _error(path, "no such file")
+        if not path.is_file():
+            raise _error(path, "not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # never read more than the limit
+    except OSError as exc:
+        raise _error(path, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _error(path, "larger than 1 MiB; image-type files are small text files, is this the right file?")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _error(path, f"not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def _json_depth(text: str) -> int:
+    # brackets inside strings do not nest, so drop the strings first
+    skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode(), dtype=np.uint8)
+    steps = np.isin(skeleton, (ord("["), ord("{"))).astype(np.int64) - np.isin(skeleton, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _parse(text: str, path: Path, *, kind: str):
+    if kind == ".json" and (depth := _json_depth(text)) > MAX_JSON_DEPTH:
+        raise _error(path, f"JSON nests {depth} levels deep (limit {MAX_JSON_DEPTH}); image-type files are flat")
+    try:
+        return json.loads(text) if kind == ".json" else tomllib.loads(text)
+    except RecursionError:
+        raise _error(path, f"{kind[1:].upper()} nests too deeply to parse; image-type files are flat") from None
+    except ValueError as exc:  # JSONDecodeError, TOMLDecodeError, int too long
+        raise _error(path, f"not valid {kind[1:].upper()}: {exc}") from None
+
+
+def _entry_list(doc: dict, key: str, path: Path, example: str) -> list:
+    unknown = [_repr.repr(k) for k in doc if k != key]
+    if unknown:
+        raise _error(path, f"unknown top-level key(s) {', '.join(unknown[:5])}; expected only {example}")
+    entries = doc.get(key)
+    if not isinstance(entries, list) or not entries:
+        raise _error(path, f"no image types found; expected {example}")
+    return entries
+
+
+def _types_from_json(doc, path: Path) -> list[ImageType]:
+    if isinstance(doc, dict) and "types" in doc:
+        entries = _entry_list(doc, "types", path, 'a "types" list of objects')
+        return [_parse_entry(entry, path, i) for i, entry in enumerate(entries, 1)]
+    if isinstance(doc, dict):
+        return [parse_keyframe(doc, name=doc.get("name", path.stem), source=path)]
+    if isinstance(doc, list) and doc:
+        return [parse_keyframe(kf, name=kf.get("name", f"{path.stem}-{i}") if isinstance(kf, dict) else
+                               f"{path.stem}-{i}", source=path) for i, kf in enumerate(doc, 1)]
+    raise _error(path, 'expected {"types": [...]}, a Ganbreeder keyframe object, or a list of keyframes')
+
+
+def load_types_file(path) -> list[ImageType]:
+    """Read image types from a ``.toml`` or ``.json`` file.
+
+    TOML holds ``[[type]]`` tables; JSON holds ``{"types": [...]}`` with the same
+    fields, or Ganbreeder keyframes (one object or a list). ``types`` weights are
+    normalised to sum to 1; keyframe weights are kept exactly.
+
+    Raises
+    ------
+    ImageTypeError
+        One line naming the file, the entry and the problem.
+    """
+    path = Path(path)
+    kind = path.suffix.lower()
+    text = _read_text(path)
+    if kind not in (".toml", ".json"):
+        raise _error(path, f"unknown image-type file extension {kind or '(none)'!r}; use .toml or .json")
+    doc = _parse(text, path, kind=kind)
+    if kind == ".toml":
+        entries = _entry_list(doc, "type", path, "[[type]] tables")
+        types = [_parse_entry(entry, path, i) for i, entry in enumerate(entries, 1)]
+    else:
+        types = _types_from_json(doc, path)
+    seen: set[str] = set()
+    for image_type in types:
+        if image_type.name.casefold() in seen:
+            raise _error(path, f"type name {image_type.name!r} is used twice; names must be unique")
+        seen.add(image_type.name.casefold())
+    return types
+
+
+def available_types(*, types_file=None, search_dir=None) -> list[ImageType]:
+    """Built-in types, then ``imagetypes/*.toml|json`` in ``search_dir``, then ``types_file``.
+
+    A later type whose name matches an earlier one (case-insensitive) replaces it in place.
+
+    Parameters
+    ----------
+    types_file : str or path-like, optional
+    search_dir : str or path-like, optional
+        Folder holding ``imagetypes/``; default the current directory.
+    """
+    folder = Path(search_dir if search_dir is not None else ".") / "imagetypes"
+    files = sorted((p for p in folder.glob("*") if p.suffix.lower() in (".toml", ".json")),
+                   key=lambda p: p.name) if folder.is_dir() else []
+    files += [Path(types_file)] if types_file is not None else []
+    found = list(BUILTIN_TYPES)
+    for path in files:
+        for image_type in load_types_file(path):
+            names = [t.name.casefold() for t in found]
+            if image_type.name.casefold() in names:
+                found[names.index(image_type.name.casefold())] = image_type
+            else:
+                found.append(image_type)
+    return found
+
+
+def choose_types(available, *, n=None, names=None, seed=0) -> list[ImageType]:
+    """Pick the image types for one video; all of ``available`` when neither ``n`` nor ``names`` is given.
+
+    Parameters
+    ----------
+    available : sequence of ImageType
+    n : int, optional
+        How many to draw at random, without replacement (deterministic per ``seed``).
+    names : list of str, optional
+        Exactly these types in this order (case-insensitive); overrides ``n``.
+    seed : int
+    """
+    available = list(available)
+    if names is not None:
+        by_name = {t.name.casefold(): t for t in available}
+        listing = ", ".join(t.name for t in available)
+        wanted = [names] if isinstance(names, str) else list(names)
+        keys = [name.strip().casefold() if isinstance(name, str) else None for name in wanted]
+        for name, key in zip(wanted, keys):
+            if key not in by_name:
+                raise ImageTypeError(f"unknown image type {_repr.repr(name)}; available: {listing}")
+            if keys.count(key) > 1:
+                raise ImageTypeError(f"image type {_repr.repr(name)} is listed twice; give each type once")
+        if not keys:
+            raise ImageTypeError(f"no image type names given; available: {listing}")
+        return [by_name[key] for key in keys]
+    if n is None:
+        return available
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= len(available):
+        raise ImageTypeError(f"--types must be between 1 and {len(available)} (the number of image types "
+                             f"available); got {n}. Add more in a --types-file or imagetypes/*.toml")
+    picks = np.random.default_rng(seed).choice(len(available), size=int(n), replace=False)
+    return [available[int(i)] for i in picks]

@@ -1,0 +1,210 @@
+"""The orchestration: song → plan → generator → video, with progress.
+
+``analyze()`` turns a song into a :class:`~ganclip.choreography.Plan`;
+``render()`` draws the plan and streams it, with the song, into a video file.
+Both take the same keyword options the CLI exposes as flags.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganclip import audio as audio_io
+from ganclip.choreography import Plan, classic_plan
+from ganclip.errors import AudioError, BadInputError
+from ganclip.features import BandSettings, FrameSpectra, frame_count, to_db
+
+log = logging.getLogger(__name__)
+
+FPS_RANGE = (1.0, 120.0)
+SIZE_RANGE = (16, 4096)
+MODES = ("classic",)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render made and how fast."""
+
+    path: Path  # the video file
+    frames: int  # video frames written
+    fps: float
+    duration: float  # seconds of video
+    seconds: float  # wall-clock seconds the render took, analysis included
+    model: str  # generator that drew the frames
+    plan_path: Path | None = None  # where the plan was saved, if asked
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of video made per second of wall time (above 1 is faster than real time)."""
+        return self.duration / self.seconds if self.seconds > 0 else math.inf
+
+
+def _check_range(value, lo, hi, flag: str, kind=float):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise BadInputError(f"{flag} must be a number between {lo:g} and {hi:g}; got {value!r}")
+    if not lo <= value <= hi or (kind is int and int(value) != value):
+        what = "a whole number" if kind is int else "a number"
+        raise BadInputError(f"{flag} must be {what} between {lo:g} and {hi:g}; got {value:g}")
+    return kind(value)
+
+
+def default_transitions(fps: float) -> int:
+    """The seed's 20 transition frames at 60 fps: a third of a second at any rate."""
+    return int(round(fps / 3))
+
+
+def _progress(*, total, unit: str, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, dynamic_ncols=True, leave=False,
+                disable=quiet or not sys.stderr.isatty())
+
+
+def _types_dir(song: Path) -> Path:
+    """Where ``imagetypes/`` is looked for: beside ``audioFiles/`` when the song lives there."""
+    return song.resolve().parent.parent if song.resolve().parent.name == "audioFiles" \
+        else Path.cwd()
+
+
+def _image_types(song: Path, *, types: int, type_names, types_file, seed: int):
+    from ganclip import imagetypes
+
+    available = imagetypes.available_types(types_file=types_file, search_dir=_types_dir(song))
+    if isinstance(type_names, str):
+        type_names = [n.strip() for n in type_names.split(",") if n.strip()]
+    if type_names:
+        return imagetypes.choose_types(available, names=list(type_names))
+    return imagetypes.choose_types(available, n=types, seed=seed)
+
+
+def _cut(info: audio_io.AudioInfo, start, duration) -> tuple[float, float | None]:
+    start = 0.0 if start is None else _check_range(start, 0, 1e7, "--start")
+    if duration is not None:
+        duration = _check_range(duration, 1e-3, 1e7, "--duration")
+    if info.duration is not None and start >= info.duration:
+        raise BadInputError(f"--start {start:g} is past the end of {info.path} "
+                            f"({info.duration:.2f} s long)")
+    return start, duration
+
+
+def analyze(audio, *, fps: float = 30.0, mode: str = "classic", types: int = 6,
+            type_names=None, types_file=None, transitions: int | None = None,
+            ema_span: float = 15.0, seed: int = 0, start: float | None = None,
+            duration: float | None = None, quiet: bool = True) -> Plan:
+    """Turn a song (or a part of it) into a per-frame plan.
+
+    Parameters
+    ----------
+    audio : path of any audio file, or a video file with an audio track
+    fps : float in [1, 120], video frames per second
+    mode : "classic", the seed's per-frame spectrum choreography
+    types : int, how many image types to pick (seeded) when ``type_names`` is None
+    type_names : list of str or "a,b,c", image types by name
+    types_file : path of a TOML/JSON file of extra image types
+    transitions : int >= 0, frames of interpolation at each type change; None = fps / 3
+    ema_span : float >= 1, span in frames of the spectrum's moving average
+    seed : int, fixes type choice, band permutation and clustering
+    start, duration : seconds, the part of the song to use
+
+    Returns
+    -------
+    Plan
+    """
+    fps = _check_range(fps, *FPS_RANGE, "--fps")
+    if mode not in MODES:
+        raise BadInputError(f"unknown mode '{mode}' (--mode); available: {', '.join(MODES)}")
+    transitions = default_transitions(fps) if transitions is None else _check_range(
+        transitions, 0, 100000, "--transitions", int)
+    ema_span = _check_range(ema_span, 1, 100000, "--ema-span")
+    types = _check_range(types, 1, 1000, "--types", int)
+    song = Path(audio)
+    info = audio_io.probe(song)
+    start, duration = _cut(info, start, duration)
+    image_types = _image_types(song, types=types, type_names=type_names,
+                               types_file=types_file, seed=seed)
+
+    sr = audio_io.ANALYSIS_RATE
+    spectra = FrameSpectra(sr=sr, fps=fps, settings=BandSettings())
+    total = duration or ((info.duration or 0) - start) or None
+    with _progress(total=total and round(total, 1), unit="s", desc="analyse",
+                   quiet=quiet) as bar:
+        for block in audio_io.stream_mono(song, sr=sr, start=start, duration=duration, info=info):
+            spectra.push(block)
+            bar.update(round(len(block) / sr, 3))
+    bands = spectra.finish()
+    if len(bands) == 0:
+        seconds = spectra.n_samples / sr
+        raise AudioError(f"{song} has {seconds:.3f} s of audio"
+                         f"{' after --start' if start else ''}, shorter than one frame at "
+                         f"{fps:g} fps; give a longer file or a higher --fps")
+    plan = classic_plan(to_db(bands), fps=fps, image_types=image_types,
+                        transitions=transitions, ema_span=ema_span, seed=seed)
+    plan.settings.update(song=str(song), start=start, duration=len(plan) / fps,
+                         audio_seconds=spectra.n_samples / sr)
+    return plan
+
+
+def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str = "auto",
+           mode: str = "classic", types: int = 6, type_names=None, types_file=None,
+           transitions: int | None = None, ema_span: float = 15.0, seed: int = 0,
+           start: float | None = None, duration: float | None = None, frames_dir=None,
+           plan_out=None, batch: int = 8, device: str = "cpu",
+           quiet: bool = False) -> RenderResult:
+    """Make a music video of a song.
+
+    Parameters are those of :func:`analyze`, plus:
+
+    output : path of the video (.mp4 or .mkv); default ``<song stem>.mp4`` in the
+        current folder
+    size : int, output side in pixels (rounded up to even for H.264)
+    model : generator name, or "auto" (BigGAN when cached, else cppn)
+    frames_dir : also write every frame as PNG into this folder
+    plan_out : also save the plan to this ``.npz`` file
+    batch : frames drawn per generator call
+    device : torch device for the generator
+    quiet : no progress bars
+
+    Returns
+    -------
+    RenderResult
+    """
+    from ganclip.generators import load_generator, resolve_model
+    from ganclip.video import VideoWriter, check_output
+
+    began = time.perf_counter()
+    song = Path(audio)
+    size = _check_range(size, *SIZE_RANGE, "--size", int)
+    size += size % 2  # H.264 4:2:0 needs an even side
+    batch = _check_range(batch, 1, 1024, "--batch", int)
+    output = check_output(Path(output) if output else Path.cwd() / f"{song.stem}.mp4")
+    if plan_out is not None and not Path(plan_out).parent.is_dir():
+        raise BadInputError(f"folder of --plan-out {plan_out} does not exist")
+    model_name, notice = resolve_model(model)
+    if notice:
+        log.info(notice)
+
+    plan = analyze(song, fps=fps, mode=mode, types=types, type_names=type_names,
+                   types_file=types_file, transitions=transitions, ema_span=ema_span,
+                   seed=seed, start=start, duration=duration, quiet=quiet)
+    plan.settings.update(model=model_name, size=size)
+    plan_path = plan.save(plan_out) if plan_out is not None else None
+    generator = load_generator(model_name, size=size, seed=seed, device=device)
+    info = audio_io.probe(song)
+    with VideoWriter(output, fps=plan.fps, size=size, audio=info,
+                     audio_start=plan.settings["start"],
+                     audio_duration=plan.settings["audio_seconds"],
+                     frames_dir=frames_dir) as writer:
+        with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
+            for first in range(0, len(plan), batch):
+                frames = generator(*plan.batch(first, min(first + batch, len(plan))))
+                writer.write(frames)
+                bar.update(len(frames))
+        path = writer.close()
+    return RenderResult(path=path, frames=len(plan), fps=plan.fps,
+                        duration=len(plan) / plan.fps, seconds=time.perf_counter() - began,
+                        model=model_name, plan_path=plan_path)

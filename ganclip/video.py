@@ -1,0 +1,238 @@
+"""Streaming video out: H.264 + AAC into MP4 or MKV, written as frames arrive.
+
+Frames are encoded as soon as the generator draws them and the song's audio is
+interleaved alongside, so nothing grows with the song's length. The file is
+written under a temporary name in the target folder and renamed only once it is
+complete: a failed render never leaves a file under the final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ganclip.audio import AudioInfo, source_blocks
+from ganclip.errors import BadInputError, EncodingError
+
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+
+
+def container_format(path) -> str:
+    """FFmpeg muxer for an output file name; MP4 unless the extension says otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in CONTAINERS:
+        raise BadInputError(f"cannot write video to {path}: use a .mp4 or .mkv name (--output)")
+    return CONTAINERS[suffix]
+
+
+def check_output(path) -> Path:
+    """Fail early, before any work, when ``path`` cannot be written."""
+    path = Path(path)
+    container_format(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInputError(f"output folder {parent} does not exist; create it or choose "
+                            "another --output")
+    if path.is_dir():
+        raise BadInputError(f"output {path} is a directory; give a file name (--output)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BadInputError(f"output folder {parent} is not writable; choose another --output")
+    return path
+
+
+def rate_fraction(fps: float) -> Fraction:
+    """Exact frame rate as a fraction; 29.97 becomes 30000/1001."""
+    return Fraction(fps).limit_denominator(1001)
+
+
+def aac_rate(rate: int) -> int:
+    """The source rate when AAC carries it, else the nearest higher (or top) AAC rate."""
+    if rate in AAC_RATES:
+        return rate
+    higher = [r for r in AAC_RATES if r >= rate]
+    return min(higher) if higher else max(AAC_RATES)
+
+
+class _AudioFeed:
+    """Pulls the song's samples for ``[start, start + duration)`` at its own rate."""
+
+    def __init__(self, info: AudioInfo, *, start: float, duration: float):
+        self.info = info
+        self.skip = int(round(start * info.sample_rate))
+        self.left = int(round(duration * info.sample_rate))
+        self.blocks: Iterator[np.ndarray] = source_blocks(info)
+        self.sent = 0  # samples handed out
+
+    def next_block(self) -> np.ndarray | None:
+        for block in self.blocks:
+            if self.skip:
+                cut = min(self.skip, block.shape[1])
+                block, self.skip = block[:, cut:], self.skip - cut
+            block = block[:, :self.left]
+            self.left -= block.shape[1]
+            if block.shape[1]:
+                self.sent += block.shape[1]
+                return block
+            if self.left <= 0:
+                return None
+        return None
+
+
+class VideoWriter:
+    """Encode frames (and the song) to ``path`` as they come.
+
+    Parameters
+    ----------
+    path : output file (.mp4 or .mkv)
+    fps : float, frames per second
+    size : int, output side in pixels (even; H.264 4:2:0 needs it)
+    audio : AudioInfo or None, the song to mux, cut to ``[audio_start, audio_start + audio_duration)``
+    frames_dir : folder to also write every frame as PNG, or None
+    """
+
+    def __init__(self, path, *, fps: float, size: int, audio: AudioInfo | None = None,
+                 audio_start: float = 0.0, audio_duration: float | None = None,
+                 crf: int = 20, preset: str = "veryfast", frames_dir=None):
+        import av
+
+        self.path = check_output(path)
+        self.size, self.rate = size, rate_fraction(fps)
+        self.frames_dir = Path(frames_dir) if frames_dir else None
+        self.count = 0
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
+                                   dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        try:
+            fmt = container_format(self.path)
+            options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+            self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
+            self.video = self.container.add_stream("libx264", rate=self.rate)
+            self.video.width = self.video.height = size
+            self.video.pix_fmt = "yuv420p"
+            self.video.options = {"crf": str(crf), "preset": preset}
+            self.audio = self.feed = None
+            if audio is not None:
+                self._add_audio(audio, audio_start, audio_duration)
+        except BaseException as exc:
+            self.tmp.unlink(missing_ok=True)
+            if isinstance(exc, Exception):
+                raise EncodingError(f"cannot start writing {self.path}: {exc}") from None
+            raise
+        self._png = None
+
+    def _add_audio(self, info: AudioInfo, start: float, duration: float | None):
+        rate = aac_rate(info.sample_rate)
+        self.audio = self.container.add_stream("aac", rate=rate)
+        self.audio.layout = "mono" if info.channels == 1 else "stereo"
+        self.audio.bit_rate = 96000 * min(info.channels, 2)
+        # FFmpeg downmixes surround to the stereo AAC track with its standard matrices.
+        self.in_layout = LAYOUTS.get(info.channels, "mono")
+        self.feed = _AudioFeed(info, start=start, duration=duration if duration else 1e12)
+        self.audio_pts = 0
+
+    def _encode_audio_until(self, seconds: float | None) -> None:
+        """Encode the song up to ``seconds`` of video time (all of it when None)."""
+        import av
+
+        if self.feed is None:
+            return
+        rate = self.feed.info.sample_rate
+        while seconds is None or self.feed.sent < seconds * rate:
+            block = self.feed.next_block()
+            if block is None:
+                for packet in self.audio.encode(None):
+                    self.container.mux(packet)
+                self.feed = None
+                return
+            if self.in_layout == "mono" and len(block) > 1:  # exotic channel counts
+                block = block.mean(axis=0, keepdims=True)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block, np.float32),
+                                               format="fltp", layout=self.in_layout)
+            frame.sample_rate = rate
+            frame.pts, frame.time_base = self.audio_pts, Fraction(1, rate)
+            self.audio_pts += block.shape[1]
+            for packet in self.audio.encode(frame):
+                self.container.mux(packet)
+
+    def _write_png(self, frame, index: int) -> None:
+        import av
+
+        if self._png is None:
+            self.frames_dir.mkdir(parents=True, exist_ok=True)
+            self._png = av.CodecContext.create("png", "w")
+            self._png.width = self._png.height = self.size
+            self._png.pix_fmt = "rgb24"
+        data = b"".join(bytes(p) for p in self._png.encode(frame))
+        (self.frames_dir / f"frame_{index:06d}.png").write_bytes(data)
+
+    def write(self, frames: np.ndarray) -> None:
+        """Encode a batch of frames.
+
+        Parameters
+        ----------
+        frames : np.ndarray [shape=(B, H, W, 3)], uint8 RGB, any square side; resized
+            to the output size with a Lanczos filter in the same pass as the
+            colour conversion.
+        """
+        import av
+
+        try:
+            for rgb in frames:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                if self.frames_dir is not None:
+                    self._write_png(frame if rgb.shape[0] == self.size else frame.reformat(
+                        self.size, self.size, "rgb24", interpolation="LANCZOS"), self.count)
+                frame = frame.reformat(self.size, self.size, "yuv420p", interpolation="LANCZOS")
+                frame.pts = self.count
+                self.count += 1
+                for packet in self.video.encode(frame):
+                    self.container.mux(packet)
+            self._encode_audio_until(float(self.count / self.rate))
+        except OSError as exc:
+            raise self._oserror(exc) from None
+
+    def _oserror(self, exc: OSError) -> EncodingError:
+        if exc.errno == errno.ENOSPC:
+            return EncodingError(f"disk full while writing {self.path}; free some space and "
+                                 "run again")
+        return EncodingError(f"could not write {self.path}: {exc}")
+
+    def close(self) -> Path:
+        """Flush both streams, finish the file and move it to its final name."""
+        try:
+            for packet in self.video.encode(None):
+                self.container.mux(packet)
+            self._encode_audio_until(None)
+            self.container.close()
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise self._oserror(exc) from None
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the unfinished file."""
+        try:
+            self.container.close()
+        except Exception:  # closing a broken container may fail again; the file goes anyway
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
