@@ -171,7 +171,10 @@ def main(argv=None) -> int:
                 parser.print_usage(sys.stderr)
                 return 2
             argv = _interactive()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, or a flag argparse refused (already printed)
+            return exc.code if isinstance(exc.code, int) else 2
         _setup_logging(quiet=args.quiet, verbose=args.verbose)
         if args.command == "render":
             return _render(args)

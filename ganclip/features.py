@@ -8,6 +8,7 @@ that frame's slice of audio. Unlike the seed, the 128 bands are fixed in Hz
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import Iterable
 
@@ -22,6 +23,19 @@ class BandSettings:
     fmin: float = 30.0  # Hz, lowest band edge; below it is rumble
     fmax: float | None = None  # Hz, highest band edge; None = Nyquist
     min_fft: int = 4096  # FFT size floor; slices are zero-padded to it so no band is empty
+
+
+def frame_rate(fps: float) -> Fraction:
+    """Exact frame rate; the NTSC rates 23.976, 29.97, 59.94 … become 24000/1001 ….
+
+    Analysis and video both use this one value, so frame times never drift
+    from the video's timestamps.
+    """
+    for base in (24, 30, 48, 60, 120):
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(fps - float(ntsc)) < 0.0015:
+            return ntsc
+    return Fraction(fps).limit_denominator(1001)
 
 
 def frame_count(n_samples: int, *, sr: int, fps: float) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 from ganclip import audio as audio_io
 from ganclip.choreography import Plan, classic_plan
 from ganclip.errors import AudioError, BadInputError
-from ganclip.features import BandSettings, FrameSpectra, frame_count, to_db
+from ganclip.features import BandSettings, FrameSpectra, frame_rate, to_db
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def analyze(audio, *, fps: float = 30.0, mode: str = "classic", types: int = 6,
     -------
     Plan
     """
-    fps = _check_range(fps, *FPS_RANGE, "--fps")
+    fps = float(frame_rate(_check_range(fps, *FPS_RANGE, "--fps")))
     if mode not in MODES:
         raise BadInputError(f"unknown mode '{mode}' (--mode); available: {', '.join(MODES)}")
     transitions = default_transitions(fps) if transitions is None else _check_range(
@@ -185,12 +185,12 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     if plan_out is not None and not Path(plan_out).parent.is_dir():
         raise BadInputError(f"folder of --plan-out {plan_out} does not exist")
     model_name, notice = resolve_model(model)
-    if notice:
-        log.info(notice)
 
     plan = analyze(song, fps=fps, mode=mode, types=types, type_names=type_names,
                    types_file=types_file, transitions=transitions, ema_span=ema_span,
                    seed=seed, start=start, duration=duration, quiet=quiet)
+    if notice:  # once every input has been checked
+        log.info(notice)
     plan.settings.update(model=model_name, size=size)
     plan_path = plan.save(plan_out) if plan_out is not None else None
     generator = load_generator(model_name, size=size, seed=seed, device=device)
