@@ -129,12 +129,26 @@ def _blocks_pyav(info: AudioInfo) -> Iterator[np.ndarray]:
     resampler = av.AudioResampler(format="fltp", rate=info.sample_rate)
     with av.open(str(info.path)) as container:
         stream = container.streams.audio[0]
+        # FFmpeg drops the encoder's priming samples at the start of an MP4 but not its
+        # padding at the end (up to one AAC frame, 1024 samples); the MP4 sample table
+        # declares the exact length, so stop there.
+        left = None
+        if "mp4" in container.format.name.split(",") and stream.duration:
+            left = int(round(stream.duration * stream.time_base * info.sample_rate))
+
+        def cut(outs):
+            nonlocal left
+            for out in outs:
+                block = out.to_ndarray()
+                if left is not None:
+                    block, left = block[:, :left], left - min(left, block.shape[1])
+                if block.shape[1]:
+                    yield block
+
         for frame in container.decode(stream):
             frame.pts = None  # the resampler wants a clean timeline
-            for out in resampler.resample(frame):
-                yield out.to_ndarray()
-        for out in resampler.resample(None):
-            yield out.to_ndarray()
+            yield from cut(resampler.resample(frame))
+        yield from cut(resampler.resample(None))
 
 
 def source_blocks(info: AudioInfo) -> Iterator[np.ndarray]:

@@ -31,10 +31,12 @@ def frame_rate(fps: float) -> Fraction:
     Analysis and video both use this one value, so frame times never drift
     from the video's timestamps.
     """
-    for base in (24, 30, 48, 60, 120):
-        ntsc = Fraction(base * 1000, 1001)
-        if abs(fps - float(ntsc)) < 0.0015:
-            return ntsc
+    whole = round(fps)
+    if abs(fps - whole) < 1e-6:
+        return Fraction(whole)
+    ntsc = round(fps * 1.001)  # the NTSC rates are whole rates slowed by 1000/1001
+    if ntsc and abs(fps - ntsc / 1.001) < 1e-3:
+        return Fraction(ntsc * 1000, 1001)
     return Fraction(fps).limit_denominator(1001)
 
 

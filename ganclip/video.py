@@ -9,6 +9,7 @@ complete: a failed render never leaves a file under the final name.
 from __future__ import annotations
 
 import errno
+import numbers
 import os
 import tempfile
 from fractions import Fraction
@@ -19,10 +20,13 @@ import numpy as np
 
 from ganclip.audio import AudioInfo, source_blocks
 from ganclip.errors import BadInputError, EncodingError
+from ganclip.features import frame_rate
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+# AAC-LC as every player decodes it (profile level 2) stops at 48 kHz; higher source
+# rates are resampled to 48 kHz, far past what the ear (or a music video) needs.
+AAC_RATES = (48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 
 
 def container_format(path) -> str:
@@ -48,13 +52,8 @@ def check_output(path) -> Path:
     return path
 
 
-def rate_fraction(fps: float) -> Fraction:
-    """Exact frame rate as a fraction; 29.97 becomes 30000/1001."""
-    return Fraction(fps).limit_denominator(1001)
-
-
 def aac_rate(rate: int) -> int:
-    """The source rate when AAC carries it, else the nearest higher (or top) AAC rate."""
+    """The source rate when AAC carries it, else the nearest higher AAC rate, at most 48 kHz."""
     if rate in AAC_RATES:
         return rate
     higher = [r for r in AAC_RATES if r >= rate]
@@ -104,9 +103,15 @@ class VideoWriter:
         import av
 
         self.path = check_output(path)
-        self.size, self.rate = size, rate_fraction(fps)
+        if not (isinstance(size, numbers.Integral) and size > 0 and size % 2 == 0):
+            raise BadInputError(f"video size must be a positive even number of pixels "
+                                f"(H.264 4:2:0), not {size!r}")
+        if not (np.isfinite(fps) and fps > 0):
+            raise BadInputError(f"frames per second must be positive, not {fps!r}")
+        self.size, self.rate = int(size), frame_rate(fps)
         self.frames_dir = Path(frames_dir) if frames_dir else None
         self.count = 0
+        self.closed = False
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
                                    dir=self.path.parent)
         os.close(fd)
@@ -192,29 +197,43 @@ class VideoWriter:
                     self._write_png(frame if rgb.shape[0] == self.size else frame.reformat(
                         self.size, self.size, "rgb24", interpolation="LANCZOS"), self.count)
                 frame = frame.reformat(self.size, self.size, "yuv420p", interpolation="LANCZOS")
-                frame.pts = self.count
+                # Set the time base too: a frame copies it from its source, which the PNG
+                # encoder may have stamped with its own.
+                frame.pts, frame.time_base = self.count, 1 / self.rate
                 self.count += 1
                 for packet in self.video.encode(frame):
                     self.container.mux(packet)
             self._encode_audio_until(float(self.count / self.rate))
-        except OSError as exc:
+        except (OSError, av.FFmpegError) as exc:
             raise self._oserror(exc) from None
 
-    def _oserror(self, exc: OSError) -> EncodingError:
-        if exc.errno == errno.ENOSPC:
+    def _oserror(self, exc: Exception) -> EncodingError:
+        if getattr(exc, "errno", None) == errno.ENOSPC:
             return EncodingError(f"disk full while writing {self.path}; free some space and "
                                  "run again")
         return EncodingError(f"could not write {self.path}: {exc}")
 
     def close(self) -> Path:
-        """Flush both streams, finish the file and move it to its final name."""
+        """Flush both streams, finish the file and move it to its final name.
+
+        Leaving the ``with`` block without an exception closes too; closing twice is harmless.
+        """
+        import av
+
+        if self.closed:
+            return self.path
         try:
             for packet in self.video.encode(None):
                 self.container.mux(packet)
             self._encode_audio_until(None)
             self.container.close()
+            # mkstemp made the file private (0600); give it the permissions of any new file.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)
             os.replace(self.tmp, self.path)
-        except OSError as exc:
+            self.closed = True
+        except (OSError, av.FFmpegError) as exc:
             self.abort()
             raise self._oserror(exc) from None
         except BaseException:
@@ -236,3 +255,5 @@ class VideoWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
+        else:
+            self.close()
