@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -153,16 +154,32 @@ def _interactive() -> list[str]:
     song = _ask("track (number or path)", str(tracks[0]) if tracks else "", track)
     if not song:
         raise GanclipError("no track chosen")
-    fps = _ask("frame rate", 30.0, number(float, *FPS_RANGE))
-    types = _ask("number of image types", 6, number(int, 1, 50))
+    from ganclip.imagetypes import available_types
+
+    fps = _ask("frame rate", 30, number(float, *FPS_RANGE))
+    types = _ask("number of image types", 6, number(int, 1, len(available_types())))
     transitions = _ask("transition frames", default_transitions(fps), number(int, 0, 10000))
     size = _ask("output size in pixels", 256, number(int, *SIZE_RANGE))
     return ["render", song, "--fps", f"{fps:g}", "--types", str(types),
             "--transitions", str(transitions), "--size", str(size)]
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so unfinished files are cleaned up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise _Stopped(signum)
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit code."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stopped)
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -188,9 +205,11 @@ def main(argv=None) -> int:
     except EOFError:
         print("error: no answer given (stdin closed)", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"error: interrupted ({signal.Signals(signum).name}); the unfinished video was "
+              "removed", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

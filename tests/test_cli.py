@@ -158,3 +158,26 @@ def test_python_dash_m_runs_the_same_cli(song, tmp_path):
                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert ok.returncode == 0, ok.stderr
     assert np.isclose(probe_video(tmp_path / "m.mp4")[1], 3.0)
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stopped_render_exits_cleanly_and_leaves_nothing(sig, code, tmp_path):
+    import signal
+    import time
+
+    import soundfile as sf
+
+    long_song = tmp_path / "long.wav"
+    sf.write(long_song, np.tile(two_part_song(), 40), 22050)  # 2 minutes
+    proc = subprocess.Popen([sys.executable, "-m", "ganclip", "render", str(long_song), "-o",
+                             str(tmp_path / "v.mp4"), "--size", "64", "-q"],
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".v.mp4.*")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # wait until the video is being written
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    assert err.strip().splitlines()[-1].startswith("error: interrupted")
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]
