@@ -26,15 +26,34 @@ class Generator(Protocol):
                  truncation: np.ndarray) -> np.ndarray: ...
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+AUTO_BIGGAN = "biggan-deep-256"  # what --model auto uses when its weights are cached
+
+
 def _cppn(*, size: int, seed: int, device: str, **_):
     from ganclip.generators.cppn import CPPN
 
     return CPPN(size=size, seed=seed, device=device)
 
 
-# name -> (factory, one-line description); BigGAN joins this list with its weights.
+def _biggan(name: str):
+    def factory(*, device: str, weights=None, precision: str = "auto", quiet: bool = True, **_):
+        from ganclip import weights as weights_io
+        from ganclip.generators.biggan import load_biggan
+
+        checkpoint = weights_io.resolve_weights(name, weights, download=True, quiet=quiet)
+        log.info("%s: loading %s (%s)", name, checkpoint, precision)
+        return load_biggan(checkpoint, device=device, precision=precision)
+
+    return factory
+
+
+# name -> (factory, one-line description)
 REGISTRY = {
     "cppn": (_cppn, "built-in pattern network; no download, draws at any size"),
+    **{f"biggan-deep-{side}": (_biggan(f"biggan-deep-{side}"),
+                               f"BigGAN-deep, {side}x{side}; needs its weights (download or --weights)")
+       for side in (128, 256, 512)},
 }
 
 
@@ -43,8 +62,11 @@ def available_models() -> list[str]:
     return ["auto", *REGISTRY]
 
 
-def resolve_model(name: str) -> tuple[str, str | None]:
+def resolve_model(name: str, *, weights=None) -> tuple[str, str | None]:
     """Turn ``auto`` into a concrete model name, with a notice saying why.
+
+    ``auto`` is BigGAN-deep 256 when its weights are cached (or given with
+    ``weights``), else the built-in ``cppn``.
 
     Returns
     -------
@@ -52,6 +74,13 @@ def resolve_model(name: str) -> tuple[str, str | None]:
     notice : str or None, one line for the user when ``auto`` chose
     """
     if name == "auto":
+        from ganclip import weights as weights_io
+
+        if weights is not None:
+            return AUTO_BIGGAN, f"model auto: using {AUTO_BIGGAN} with the weights in {weights}"
+        if weights_io.is_cached(AUTO_BIGGAN):
+            return AUTO_BIGGAN, (f"model auto: using {AUTO_BIGGAN} from "
+                                 f"{weights_io.cached_path(AUTO_BIGGAN)}")
         return "cppn", ("model auto: no BigGAN weights are cached, "
                         "using the built-in 'cppn' generator")
     if name not in REGISTRY:
@@ -60,19 +89,27 @@ def resolve_model(name: str) -> tuple[str, str | None]:
     return name, None
 
 
-def load_generator(name: str = "auto", *, size: int = 256, seed: int = 0,
-                   device: str = "cpu") -> Generator:
+def load_generator(name: str = "auto", *, size: int = 256, seed: int = 0, device: str = "cpu",
+                   weights=None, precision: str = "auto", quiet: bool = True) -> Generator:
     """Build a generator by name.
 
     Parameters
     ----------
     name : str, a name from :func:`available_models`
-    size : int, the side wanted; resolution-free generators draw at it natively
+    size : int, the side wanted; resolution-free generators draw at it natively,
+        the others at their own size (the video is resized)
     seed : int, fixes random weights
     device : str, torch device
+    weights : path or None, local weights for a BigGAN model (a folder or a file)
+    precision : "auto", "fp32", "bf16" or "fp16", the arithmetic of BigGAN
+    quiet : bool, no download progress bars
     """
-    name, notice = resolve_model(name)
+    if precision not in PRECISIONS:
+        raise BadInputError(f"unknown precision '{precision}' (--precision); available: "
+                            f"{', '.join(PRECISIONS)}")
+    name, notice = resolve_model(name, weights=weights)
     if notice:
         log.info(notice)
     factory, _ = REGISTRY[name]
-    return factory(size=size, seed=seed, device=device)
+    return factory(size=size, seed=seed, device=device, weights=weights, precision=precision,
+                   quiet=quiet)
