@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ganclip.errors import GanclipError
+from ganclip.errors import BadInputError, GanclipError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif",
                   ".aiff", ".wma", ".mp4", ".mkv", ".webm", ".mov"}
@@ -32,8 +32,14 @@ def _add_render_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="frames per second, 1-120 (default 30)")
     p.add_argument("--size", type=int, default=256,
                    help="output side in pixels, 16-4096, rounded up to even (default 256)")
-    p.add_argument("--model", default="auto", help="generator: auto, cppn (default auto: "
-                   "BigGAN when its weights are cached, else the built-in cppn)")
+    p.add_argument("--model", default="auto", help="generator: auto, cppn, biggan-deep-128, "
+                   "biggan-deep-256, biggan-deep-512 (default auto: biggan-deep-256 when its "
+                   "weights are cached, else the built-in cppn)")
+    p.add_argument("--weights", help="local BigGAN weights: a folder with config.json and "
+                   "pytorch_model.bin or model.safetensors, or the weights file itself")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="BigGAN arithmetic (default auto: the fastest that passes the "
+                   "quality check on this device)")
     p.add_argument("--mode", default="classic", help="choreography: classic (the seed's "
                    "per-frame spectrum and k-means image types)")
     p.add_argument("--types", type=int, default=6,
@@ -68,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     types.add_argument("--types-file", help="also load this TOML or JSON file of image types")
     types.add_argument("--classes", action="store_true",
                        help="list the 1000 ImageNet class names and indices instead")
+    models = sub.add_parser("models", parents=[common], help="list the generators and their "
+                            "weights; 'models download NAME' fetches one")
+    models.add_argument("action", nargs="?", choices=("list", "download"), default="list",
+                        help="list (default) or download")
+    models.add_argument("name", nargs="?", help="model to download, e.g. biggan-deep-256")
     return parser
 
 
@@ -87,7 +98,7 @@ def _render(args) -> int:
     options = {k: getattr(args, k) for k in (
         "output", "fps", "size", "model", "mode", "types", "type_names", "types_file",
         "transitions", "ema_span", "seed", "start", "duration", "frames_dir", "plan_out",
-        "batch", "device", "quiet")}
+        "batch", "device", "weights", "precision", "quiet")}
     result = render(args.song, **options)
     print(f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps "
           f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s "
@@ -109,6 +120,27 @@ def _types(args) -> int:
         latent = " [latent]" if t.latent is not None else ""
         print(f"{t.name:<22} truncation {t.truncation:.2f}  {mix}{more}{latent}"
               f"{'' if t.source == 'built-in' else f'  ({t.source})'}")
+    return 0
+
+
+def _models(args) -> int:
+    from ganclip import weights
+    from ganclip.generators import REGISTRY
+
+    if args.action == "download":
+        if not args.name:
+            raise BadInputError("which model? e.g. 'ganclip models download biggan-deep-256'")
+        folder = weights.download(args.name, quiet=args.quiet)
+        print(f"{args.name}: weights in {folder}")
+        return 0
+    if args.name:
+        raise BadInputError(f"'ganclip models {args.name}': did you mean "
+                            f"'ganclip models download {args.name}'?")
+    print(f"{'cppn':<17} built in   {REGISTRY['cppn'][1]}")
+    for info in weights.list_models():
+        state = "cached" if info.cached else "not cached"
+        print(f"{info.name:<17} {info.size_mb:5.0f} MB  {state:<10}  {info.path}")
+    print(f"cache: {weights.cache_dir()} (set GANCLIP_CACHE to move it)")
     return 0
 
 
@@ -197,6 +229,8 @@ def main(argv=None) -> int:
             return _render(args)
         if args.command == "types":
             return _types(args)
+        if args.command == "models":
+            return _models(args)
         parser.print_usage(sys.stderr)
         return 2
     except GanclipError as exc:

@@ -153,8 +153,8 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
            mode: str = "classic", types: int = 6, type_names=None, types_file=None,
            transitions: int | None = None, ema_span: float = 15.0, seed: int = 0,
            start: float | None = None, duration: float | None = None, frames_dir=None,
-           plan_out=None, batch: int = 8, device: str = "cpu",
-           quiet: bool = False) -> RenderResult:
+           plan_out=None, batch: int = 8, device: str = "cpu", weights=None,
+           precision: str = "auto", quiet: bool = False) -> RenderResult:
     """Make a music video of a song.
 
     Parameters are those of :func:`analyze`, plus:
@@ -162,7 +162,9 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     output : path of the video (.mp4 or .mkv); default ``<song stem>.mp4`` in the
         current folder
     size : int, output side in pixels (rounded up to even for H.264)
-    model : generator name, or "auto" (BigGAN when cached, else cppn)
+    model : generator name, or "auto" (BigGAN-deep 256 when cached, else cppn)
+    weights : local BigGAN weights, a folder with ``config.json`` or a weights file
+    precision : "auto", "fp32", "bf16" or "fp16": BigGAN's arithmetic
     frames_dir : also write every frame as PNG into this folder
     plan_out : also save the plan to this ``.npz`` file
     batch : frames drawn per generator call
@@ -184,7 +186,7 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     output = check_output(Path(output) if output else Path.cwd() / f"{song.stem}.mp4")
     if plan_out is not None and not Path(plan_out).parent.is_dir():
         raise BadInputError(f"folder of --plan-out {plan_out} does not exist")
-    model_name, notice = resolve_model(model)
+    model_name, notice = resolve_model(model, weights=weights)
 
     plan = analyze(song, fps=fps, mode=mode, types=types, type_names=type_names,
                    types_file=types_file, transitions=transitions, ema_span=ema_span,
@@ -193,7 +195,8 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
         log.info(notice)
     plan.settings.update(model=model_name, size=size)
     plan_path = plan.save(plan_out) if plan_out is not None else None
-    generator = load_generator(model_name, size=size, seed=seed, device=device)
+    generator = load_generator(model_name, size=size, seed=seed, device=device,
+                               weights=weights, precision=precision, quiet=quiet)
     info = audio_io.probe(song)
     with VideoWriter(output, fps=plan.fps, size=size, audio=info,
                      audio_start=plan.settings["start"],

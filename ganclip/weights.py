@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import sys
 import urllib.error
 import urllib.parse
@@ -350,7 +351,18 @@ def fetch_hub(source: HubSource, file: FileSpec, dest: Path, *, quiet: bool = Fa
             kwargs["disable"] = quiet or not sys.stderr.isatty()
             super().__init__(*args, **kwargs)
 
+    from huggingface_hub import constants
+
+    host = urllib.parse.urlsplit(source.endpoint or constants.ENDPOINT).hostname
+    try:  # huggingface_hub retries a dead network for ~25 s; a failed lookup says it at once
+        if not constants.HF_HUB_OFFLINE:  # offline mode: let the hub say so itself
+            socket.getaddrinfo(host, 443)
+    except OSError as e:
+        raise SourceError(f"cannot resolve {host} ({e.strerror or e}); offline?") from None
     staging = dest.parent / ".hub"
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)  # its retry chatter is not one line
     try:
         got = Path(hf_hub_download(repo_id=source.repo_id, filename=file.name,
                                    revision=source.revision, endpoint=source.endpoint,
@@ -358,6 +370,8 @@ def fetch_hub(source: HubSource, file: FileSpec, dest: Path, *, quiet: bool = Fa
                                    library_name="ganclip", library_version=_version()))
     except Exception as e:  # noqa: BLE001 - a third-party backend; any failure means "next source"
         raise SourceError(_hub_reason(e)) from None
+    finally:
+        hub_log.setLevel(level)
     _check(got, file, None)
     os.replace(got, dest)
 
@@ -402,6 +416,9 @@ def download(name: str, *, quiet: bool = False, sources=None) -> Path:
                 failures.append(f"{source.label}: {file.name}: {e}")
                 break  # this source's other files would most likely fail the same way
     if cached_path(name) is None:
+        shutil.rmtree(folder / ".hub", ignore_errors=True)  # a .part stays, to resume from
+        if not any(folder.iterdir()):
+            folder.rmdir()
         tried = "; ".join(failures) or "no sources"
         raise WeightsError(f"could not download {name} weights ({tried}); {WAYS_OUT}")
     shutil.rmtree(folder / ".hub", ignore_errors=True)

@@ -392,3 +392,16 @@ def test_unusable_cache_folder_is_one_line(tmp_path, monkeypatch, server):
     with pytest.raises(WeightsError, match="cannot create the weights cache .*GANCLIP_CACHE"):
         weights.download(NAME, sources=[good(server)], quiet=True)
     assert server.seen == []
+
+
+def test_hub_without_network_fails_at_once_not_after_retries(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    called = []
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", lambda *a, **k: called.append(a))
+    with pytest.raises(WeightsError) as err:
+        weights.download(NAME, sources=[HubSource("osanseviero/BigGAN-deep-128")], quiet=True)
+    assert "cannot resolve huggingface.co" in str(err.value) and "offline?" in str(err.value)
+    assert called == []  # the lookup failed first: no retry loop in huggingface_hub
+    assert not (tmp_path / "cache" / NAME).exists()  # nothing half-made left in the cache
