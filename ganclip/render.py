@@ -187,6 +187,10 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     if plan_out is not None and not Path(plan_out).parent.is_dir():
         raise BadInputError(f"folder of --plan-out {plan_out} does not exist")
     model_name, notice = resolve_model(model, weights=weights)
+    if model_name.startswith("biggan"):  # fetch or find weights before any long work
+        from ganclip.weights import resolve_weights
+
+        weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
 
     plan = analyze(song, fps=fps, mode=mode, types=types, type_names=type_names,
                    types_file=types_file, transitions=transitions, ema_span=ema_span,
