@@ -1,0 +1,100 @@
+"""Seconds per frame of BigGAN-deep: the reference package's stock model against ganclip's.
+
+    python benchmarks/generators.py [--sizes 128 256 512] [--batches 1 4] [--repeats 3]
+                                    [--precisions fp32 bf16] [--threads N]
+                                    [--keep-freed-memory]
+
+Both run the same random, well-conditioned weights (``random_state_dict``, which takes a
+minute at 512²; real weights are not needed for speed) on the same inputs, side by side in one
+process: the reference's stock model (``pytorch_pretrained_biggan.BigGAN``, eval mode,
+``torch.no_grad``, its own forward, fp32) and ganclip's fast path at each precision (the
+``BigGANGenerator.fast`` call, without the uint8 conversion). After a warm-up call each, the
+repeats alternate between them so that a busy machine slows both alike; the table gives the
+fastest repeat (s/frame), the speed-up over the reference, the largest difference from the
+reference's fp32 output (pixels in [-1, 1]) and the PSNR of the uint8 frames against
+ganclip's fp32. Needs ``pip install pytorch-pretrained-biggan``.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+from ganclip.generators.biggan import (CONFIGS, BigGANGenerator, build_biggan,
+                                       keep_freed_memory, psnr, random_inputs,
+                                       random_state_dict, to_uint8)
+
+
+def seconds(fn, batch: int) -> float:
+    began = time.perf_counter()
+    fn()
+    return (time.perf_counter() - began) / batch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls of each, after one "
+                        "warm-up")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--truncation", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: "
+                        "torch's choice)")
+    parser.add_argument("--keep-freed-memory", action="store_true", help="call "
+                        "biggan.keep_freed_memory() first (for both: it is process-wide)")
+    args = parser.parse_args()
+    from pytorch_pretrained_biggan import BigGAN as Reference
+    from pytorch_pretrained_biggan import BigGANConfig as ReferenceConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.keep_freed_memory and not keep_freed_memory():
+        parser.error("--keep-freed-memory needs glibc")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, truncation "
+          f"{args.truncation}, fastest of {args.repeats} (s/frame), "
+          f"{'keep_freed_memory' if args.keep_freed_memory else 'stock malloc'}; load average "
+          f"{os.getloadavg()[0]:.2f} at start\n")
+    print(f"{'model':16} {'batch':>5} {'reference':>10} "
+          + " ".join(f"{p:>8} {'speed-up':>8} {'max|d|':>8} {'PSNR dB':>7}"
+                     for p in args.precisions))
+    for size in args.sizes:
+        name = f"biggan-deep-{size}"
+        config = CONFIGS[name]
+        state = random_state_dict(config, seed=0, batch=2)
+        reference = Reference(ReferenceConfig.from_dict(config.to_dict()))
+        reference.load_state_dict(state, strict=True)
+        reference.eval()
+        model = build_biggan(state, config, source="random")
+        ours = {p: BigGANGenerator(model, precision=p) for p in args.precisions}
+        for batch in args.batches:
+            z, y = random_inputs(batch, seed=1)
+            t = np.full(batch, args.truncation)
+            noise = z * np.float32(args.truncation)
+
+            def run_reference():
+                with torch.no_grad():
+                    return reference(torch.as_tensor(noise), torch.as_tensor(y), args.truncation)
+
+            runs = {"reference": run_reference}
+            runs.update({p: (lambda g=g: g.fast(noise, y, t)) for p, g in ours.items()})
+            outputs = {key: run() for key, run in runs.items()}  # warm-up, and the pictures
+            times = {key: [] for key in runs}
+            for _ in range(args.repeats):
+                for key, run in runs.items():
+                    times[key].append(seconds(run, batch))
+            best = {key: min(v) for key, v in times.items()}
+            fp32 = to_uint8(outputs.get("fp32", ours[args.precisions[0]].fast(noise, y, t)))
+            cells = []
+            for p in args.precisions:
+                diff = (outputs[p] - outputs["reference"]).abs().max().item()
+                cells.append(f"{best[p]:8.3f} {best['reference'] / best[p]:7.2f}x {diff:8.1e} "
+                             f"{psnr(fp32, to_uint8(outputs[p])):7.1f}")
+            print(f"{name:16} {batch:5d} {best['reference']:10.3f} " + " ".join(cells),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
