@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ganclip.errors import BadInputError, GanclipError
+from ganclip.generators import PRECISIONS
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif",
                   ".aiff", ".wma", ".mp4", ".mkv", ".webm", ".mov"}
@@ -37,7 +38,7 @@ def _add_render_flags(p: argparse.ArgumentParser) -> None:
                    "weights are cached, else the built-in cppn)")
     p.add_argument("--weights", help="local BigGAN weights: a folder with config.json and "
                    "pytorch_model.bin or model.safetensors, or the weights file itself")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="BigGAN arithmetic (default auto: the fastest that passes the "
                    "quality check on this device)")
     p.add_argument("--mode", default="classic", help="choreography: classic (the seed's "

@@ -41,11 +41,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganclip.errors import BadInputError, WeightsError
+from ganclip.generators import PRECISIONS
 from ganclip.weights import CHECKPOINTS, CONFIG
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MIN_PSNR_DB = 30.0  # a reduced precision "auto" may pick must draw this close to fp32
 PACKED_SHAPES = 1  # input shapes (batch sizes) a conv keeps packed weights for (memory)
