@@ -17,7 +17,7 @@ import numpy as np
 
 from ganclip.errors import BadInputError
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2  # 2 added the feature times (beats, sections); version 1 files still load
 Z_LIMIT = 2.0  # |z| bound, the range of BigGAN's truncated normal
 
 
@@ -38,6 +38,33 @@ class Plan:
     type: np.ndarray  # [T] int image-type index the frame belongs to (0..N-1)
     type_names: tuple[str, ...]  # [N] names of the image types
     settings: dict = field(default_factory=dict)  # what made the plan (JSON-serialisable)
+    beats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [b] seconds, if known
+    sections: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # [s, 2] start, end s
+    section_labels: np.ndarray = field(  # [s] int label of each section; repeats share one
+        default_factory=lambda: np.zeros(0, np.int64))
+
+    def check(self, source="plan") -> None:
+        """Refuse a plan whose arrays disagree in length or hold values a generator can't take."""
+        n, types = len(self.times), len(self.type_names)
+        problems = []
+        if not (self.fps > 0 and np.isfinite(self.fps)):
+            problems.append(f"fps {self.fps}")
+        if self.z.ndim != 2 or len(self.z) != n:
+            problems.append(f"z {self.z.shape} for {n} frames")
+        if self.mix.shape != (n, types) or self.classes.shape[0] != types:
+            problems.append(f"mix {self.mix.shape} / classes {self.classes.shape} for {n} "
+                            f"frames and {types} types")
+        if self.truncation.shape != (n,) or self.type.shape != (n,):
+            problems.append("truncation or type not one per frame")
+        for name in ("z", "mix", "classes", "truncation"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                problems.append(f"{name} has NaN or infinite values")
+        if len(self.truncation) and not np.all((self.truncation > 0) & (self.truncation <= 1)):
+            problems.append("truncation outside (0, 1]")
+        if n == 0:
+            problems.append("no frames")
+        if problems:
+            raise BadInputError(f"{source} is not a usable ganclip plan: {'; '.join(problems)}")
 
     def __len__(self) -> int:
         return len(self.times)
@@ -62,7 +89,8 @@ class Plan:
                     f, version=PLAN_VERSION, fps=self.fps, times=self.times, z=self.z,
                     mix=self.mix, classes=self.classes, truncation=self.truncation,
                     type=self.type, type_names=np.array(self.type_names, dtype=str),
-                    settings=json.dumps(self.settings))
+                    settings=json.dumps(self.settings), beats=self.beats,
+                    sections=self.sections, section_labels=self.section_labels)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -74,14 +102,19 @@ class Plan:
         """Read a plan written by :meth:`save`."""
         try:
             with np.load(path, allow_pickle=False) as data:
-                if int(data["version"]) != PLAN_VERSION:
-                    raise BadInputError(f"{path}: plan version {int(data['version'])} is not "
-                                        f"supported (expected {PLAN_VERSION})")
-                return cls(fps=float(data["fps"]), times=data["times"], z=data["z"],
+                version = int(data["version"])
+                if version not in (1, PLAN_VERSION):
+                    raise BadInputError(f"{path}: plan version {version} is not supported "
+                                        f"(this ganclip reads 1 and {PLAN_VERSION})")
+                extra = {k: data[k] for k in ("beats", "sections", "section_labels")
+                         if version >= 2}
+                plan = cls(fps=float(data["fps"]), times=data["times"], z=data["z"],
                            mix=data["mix"], classes=data["classes"],
                            truncation=data["truncation"], type=data["type"],
                            type_names=tuple(str(n) for n in data["type_names"]),
-                           settings=json.loads(str(data["settings"])))
+                           settings=json.loads(str(data["settings"])), **extra)
+            plan.check(path)
+            return plan
         except BadInputError:
             raise
         except Exception as exc:
@@ -202,3 +235,191 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
         type_names=tuple(t.name for t in image_types),
         settings={"mode": "classic", "ema_span": ema_span, "transitions": transitions,
                   "seed": seed, "fps": fps})
+
+
+# ---------------------------------------------------------------------------------------------
+# the reactive mode: beats pulse, loudness moves, sections choose the look
+
+ATTACK = 0.015  # seconds for a pulse to rise: the jolt lands on the beat's own frame
+OFFBEAT = 0.3  # a percussive onset off the beat pulses this much of a beat
+DRIFT_RATE = 0.35  # drift anchors passed per second at full loudness and motion 1
+BAND_GAIN = 0.35  # weight of the spectrum's bands in z at full loudness and motion 1
+CLASSES_FROM = ("sections", "chroma")
+SILENCE_DB = -50.0  # dBFS: the loudest a song's "loud" reference may be taken to be
+
+
+@dataclass(frozen=True)
+class ReactiveSettings:
+    """The reactive mode's knobs; defaults chosen by eye on the recordings in shared/audio."""
+
+    pulse: float = 0.7  # size of the jolt on a full-strength beat, in units of z's spread
+    motion: float = 1.0  # speed of the drift at full loudness (0 = no drift)
+    smoothing: float = 0.25  # seconds of inertia of the loudness and the spectrum bands
+    sensitivity: float = 1.0  # > 1: quieter hits and passages react more; < 1: less
+    truncation_range: tuple[float, float] = (0.6, 1.3)  # × the type's truncation, calm → loud
+    classes_from: str = "sections"  # or "chroma": 12 pitch classes mix 12 image types
+
+
+def _smooth(x: np.ndarray, *, seconds: float, rate: float) -> np.ndarray:
+    """One-pole low-pass along the last axis with a time constant in seconds."""
+    import scipy.signal
+
+    if seconds <= 0 or x.shape[-1] == 0:
+        return x.astype(np.float32)
+    alpha = 1.0 - np.exp(-1.0 / (seconds * rate))
+    zi = (1.0 - alpha) * x[..., :1]
+    out, _ = scipy.signal.lfilter([alpha], [1.0, alpha - 1.0], x, axis=-1, zi=zi)
+    return out.astype(np.float32)
+
+
+def _level(power: np.ndarray, *, sensitivity: float, top_db: float = 30.0) -> np.ndarray:
+    """Waveform power (RMS²) → 0..1: 1 at the song's loud passages (95th percentile), 0 at
+    ``top_db / sensitivity`` below them. The reference is never below -50 dBFS, so silence
+    and near-silence stay at 0 instead of being stretched up to full scale."""
+    db = 10 * np.log10(np.maximum(power, 1e-12))
+    ref = max(float(np.percentile(db, 95)) if len(db) else 0.0, SILENCE_DB)
+    return np.clip(1 + (db - ref) * sensitivity / top_db, 0, 1).astype(np.float32)
+
+
+def _envelope(tau: np.ndarray, decay) -> np.ndarray:
+    """A pulse's shape ``tau`` seconds after its hit: a 15 ms rise, then exponential decay."""
+    return np.where(tau >= 0, np.minimum(np.maximum(tau, 0) / ATTACK, 1.0)
+                    * np.exp(-np.maximum(tau, 0) / decay), 0.0)
+
+
+def pulses(features, *, sensitivity: float = 1.0):
+    """Hit times, strengths and decays: every beat, and percussive onsets off the beat.
+
+    Returns
+    -------
+    times : np.ndarray [shape=(k,)], seconds
+    strength : np.ndarray [shape=(k,)], 0..1; a beat as loud as the song's loud beats is 1
+    decay : np.ndarray [shape=(k,)], seconds: half the local beat interval, so a pulse has
+        settled to e⁻² = 13 % one beat later
+    """
+    beats, onsets = features.beats, features.onsets
+    if len(beats):
+        near = np.abs(onsets[:, None] - beats[None, :]).min(axis=1) if len(onsets) else []
+        onsets = onsets[np.asarray(near) > 0.07] if len(onsets) else onsets
+    times = np.concatenate([beats, onsets])
+    frames = np.clip(np.searchsorted(features.times, times), 0, len(features.onset) - 1)
+    hit = features.onset[frames] if len(features.onset) else np.zeros(len(times))
+    loud = np.percentile(features.onset[np.clip(np.searchsorted(features.times, beats), 0,
+                                                len(features.onset) - 1)], 90) \
+        if len(beats) else (hit.max() if len(hit) else 1.0)
+    strength = np.clip(hit / max(loud, 1e-9) * sensitivity, 0, 1)
+    strength[len(beats):] *= OFFBEAT
+    interval = 60.0 / features.tempo if features.tempo > 0 else 0.5
+    if len(beats) > 1:
+        gaps = np.diff(beats)
+        local = np.interp(times, beats[:-1] + gaps / 2, gaps)
+    else:
+        local = np.full(len(times), interval)
+    order = np.argsort(times)
+    return times[order], strength[order].astype(np.float32), (local[order] / 2).astype(
+        np.float32)
+
+
+def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitions: int,
+                  settings: ReactiveSettings = ReactiveSettings(), seed: int = 0) -> Plan:
+    """Beat pulses, loudness-driven drift, and an image type per section (or chroma mix).
+
+    Everything is computed as a function of time in seconds and sampled at the middle of
+    each frame's slice of audio, so the same song follows the same path at any frame rate.
+
+    - **pulse**: each beat (and, weaker, each percussive onset off the beat) adds
+      ``pulse × strength × envelope(t - hit) × d`` to z, ``d`` a seeded random direction:
+      a 15 ms rise and a decay of half a beat interval.
+    - **motion**: z drifts along a smooth seeded path (a cubic spline through random
+      anchors); its speed follows the smoothed harmonic energy, so quiet passages nearly
+      stop. The harmonic mel bands, normalised per band, add the seed's spectrum-to-latent
+      mapping, also scaled by loudness.
+    - **looks**: each section label gets an image type (label mod the number of types),
+      changing on the section's first beat, with ``transitions`` frames of blending from
+      there; or, with ``classes_from="chroma"``, the 12 pitch classes weight 12 types.
+    - **truncation**: the image type's truncation × a factor from ``truncation_range``
+      that follows the RMS loudness: calm is cleaner, loud is wilder.
+
+    Parameters
+    ----------
+    features : SongFeatures, of the audio the video covers (time 0 = the first frame)
+    fps : float
+    n_frames : int, video frames
+    image_types : sequence of ImageType
+    transitions : int >= 0, frames of blending at each section change
+    settings : ReactiveSettings
+    seed : int, fixes pulse directions and the drift path
+
+    Returns
+    -------
+    Plan, with ``beats`` and ``sections`` recorded
+    """
+    from scipy.interpolate import CubicSpline
+
+    s = settings
+    rng = np.random.default_rng(seed)
+    rate = features.sr / features.hop  # feature rows per second
+    mid = (np.arange(n_frames) + 0.5) / fps  # each frame's slice of audio, its middle
+    n_types = len(image_types)
+    dim = len(image_types[0].latent_vector())
+
+    # motion: loudness sets the speed along a smooth random path, and scales the bands
+    # the harmonic part of the loudness: sustained sound moves, drums alone mostly pulse
+    share = features.harmonic / np.maximum(features.harmonic + features.percussive, 1e-20)
+    energy = _smooth(_level(features.rms ** 2 * share, sensitivity=s.sensitivity),
+                     seconds=s.smoothing, rate=rate)
+    energy_at = np.interp(mid, features.times, energy)
+    phase = np.concatenate([[0.0], np.cumsum(energy[:-1])]) / rate * DRIFT_RATE * s.motion
+    phase_at = np.interp(mid, features.times, phase)
+    anchors = rng.standard_normal((int(np.ceil(phase[-1] if len(phase) else 0)) + 4, dim))
+    drift = CubicSpline(np.arange(len(anchors)), anchors, axis=0)(phase_at) * 0.6
+    bands_db = _smooth(10 * np.log10(np.maximum(features.mel, 1e-10)), seconds=s.smoothing,
+                       rate=rate)
+    bands = normalise_bands(bands_db.T)  # [rows, n_mels] in [-1, 1]
+    bands_at = np.stack([np.interp(mid, features.times, b) for b in bands.T], axis=1)
+    perm = rng.permutation(dim)[:bands_at.shape[1]]
+    z = drift.astype(np.float32)
+    z[:, perm] += BAND_GAIN * s.motion * energy_at[:, None] * bands_at
+
+    # pulse: each hit pushes z along its own direction
+    hits, strength, decay = pulses(features, sensitivity=s.sensitivity)
+    directions = rng.standard_normal((len(hits), dim)).astype(np.float32)
+    for k in range(len(hits)):
+        first = np.searchsorted(mid, hits[k])
+        last = np.searchsorted(mid, hits[k] + 8 * decay[k])  # e⁻⁸: gone
+        env = _envelope(mid[first:last] - hits[k], decay[k]) * strength[k] * s.pulse
+        z[first:last] += env[:, None].astype(np.float32) * directions[k]
+
+    # looks
+    if s.classes_from == "chroma":
+        chroma = _smooth(features.chroma, seconds=max(s.smoothing, 0.5), rate=rate) ** 2
+        chroma_at = np.stack([np.interp(mid, features.times, c) for c in chroma], axis=1)
+        mix = (chroma_at / np.maximum(chroma_at.sum(axis=1, keepdims=True), 1e-9)).astype(
+            np.float32)
+        mix[chroma_at.sum(axis=1) <= 1e-9] = 1.0 / n_types
+        labels = mix.argmax(axis=1)
+    else:
+        starts = features.sections[:, 0]
+        which = np.clip(np.searchsorted(starts, mid, side="right") - 1, 0, len(starts) - 1)
+        labels = features.section_labels[which] % n_types
+        mix = transition_mix(labels, n_types=n_types, frames=transitions)
+
+    base = np.stack([t.latent_vector() for t in image_types]).astype(np.float32)
+    z = np.clip(z + mix @ base, -Z_LIMIT, Z_LIMIT).astype(np.float32)
+    classes = np.stack([t.class_vector() for t in image_types]).astype(np.float32)
+    type_trunc = mix @ np.array([t.truncation for t in image_types], np.float32)
+    loud = _smooth(_level(features.rms ** 2, sensitivity=s.sensitivity),
+                   seconds=s.smoothing, rate=rate)
+    lo, hi = s.truncation_range
+    factor = lo + (hi - lo) * np.interp(mid, features.times, loud)
+    truncation = np.clip(type_trunc * factor, 0.02, 1.0).astype(np.float32)
+    return Plan(
+        fps=fps, times=np.arange(n_frames) / fps, z=z, mix=mix, classes=classes,
+        truncation=truncation, type=np.asarray(labels, np.int64),
+        type_names=tuple(t.name for t in image_types), beats=features.beats.copy(),
+        sections=features.sections.copy(), section_labels=features.section_labels.copy(),
+        settings={"mode": "reactive", "transitions": transitions, "seed": seed, "fps": fps,
+                  "tempo": features.tempo, "pulse": s.pulse, "motion": s.motion,
+                  "smoothing": s.smoothing, "sensitivity": s.sensitivity,
+                  "truncation_range": list(s.truncation_range),
+                  "classes_from": s.classes_from})

@@ -26,6 +26,46 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
+def _add_choreography_flags(p: argparse.ArgumentParser) -> None:
+    from ganclip.choreography import CLASSES_FROM, ReactiveSettings as R
+
+    p.add_argument("--mode", default="reactive", help="choreography: reactive (default: beats "
+                   "pulse the picture, loudness moves it, each section gets its image type) "
+                   "or classic (the seed's per-frame spectrum and k-means image types)")
+    p.add_argument("--types", type=int, default=None, help="number of image types, picked by "
+                   "--seed (default: one per section kind; 12 with --classes-from chroma; 6 "
+                   "in classic mode)")
+    p.add_argument("--type-names", help="comma-separated image types by name "
+                   "(see 'ganclip types'); overrides --types")
+    p.add_argument("--types-file", help="TOML or JSON file of extra image types, or a "
+                   "Ganbreeder/Artbreeder keyframe JSON")
+    p.add_argument("--pulse", type=float, default=R.pulse, help="reactive: size of the jolt "
+                   f"on each beat, 0 for none (default {R.pulse:g})")
+    p.add_argument("--motion", type=float, default=R.motion, help="reactive: speed of the "
+                   f"loudness-driven drift, 0 to stand still between beats (default {R.motion:g})")
+    p.add_argument("--smoothing", type=float, default=R.smoothing, help="reactive: seconds of "
+                   f"inertia of the loudness and spectrum the drift follows (default "
+                   f"{R.smoothing:g})")
+    p.add_argument("--sensitivity", type=float, default=R.sensitivity, help="reactive: above "
+                   "1 quieter hits and passages react more, below 1 less (default "
+                   f"{R.sensitivity:g})")
+    p.add_argument("--truncation-range", default=",".join(f"{v:g}" for v in R.truncation_range),
+                   help="reactive: LO,HI factors on the image type's truncation from the "
+                   "calmest to the loudest moment; calm is cleaner, loud is wilder (default "
+                   f"{R.truncation_range[0]:g},{R.truncation_range[1]:g})")
+    p.add_argument("--classes-from", default=R.classes_from, choices=CLASSES_FROM,
+                   help="reactive: what picks the image type: sections (default) or chroma "
+                   "(the 12 pitch classes mix 12 image types)")
+    p.add_argument("--ema-span", type=float, default=15.0,
+                   help="classic: span in frames of the spectrum's moving average (default 15)")
+
+
+def _add_song_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="makes the whole result reproducible")
+    p.add_argument("--start", type=float, default=None, help="seconds into the song to begin")
+    p.add_argument("--duration", type=float, default=None, help="seconds of song to use")
+
+
 def _add_render_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("song", help="audio file (wav, flac, mp3, ogg, opus, m4a, or a video's sound)")
     p.add_argument("-o", "--output", help="video file to write, .mp4 or .mkv "
@@ -41,21 +81,13 @@ def _add_render_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="BigGAN arithmetic (default auto: the fastest that passes the "
                    "quality check on this device)")
-    p.add_argument("--mode", default="classic", help="choreography: classic (the seed's "
-                   "per-frame spectrum and k-means image types)")
-    p.add_argument("--types", type=int, default=6,
-                   help="number of image types, picked by --seed (default 6)")
-    p.add_argument("--type-names", help="comma-separated image types by name "
-                   "(see 'ganclip types'); overrides --types")
-    p.add_argument("--types-file", help="TOML or JSON file of extra image types, or a "
-                   "Ganbreeder/Artbreeder keyframe JSON")
+    _add_choreography_flags(p)
     p.add_argument("--transitions", type=int, default=None, help="frames of interpolation at "
                    "each image-type change, 0 for hard cuts (default fps/3)")
-    p.add_argument("--ema-span", type=float, default=15.0,
-                   help="span in frames of the spectrum's moving average (default 15)")
-    p.add_argument("--seed", type=int, default=0, help="makes the whole render reproducible")
-    p.add_argument("--start", type=float, default=None, help="seconds into the song to begin")
-    p.add_argument("--duration", type=float, default=None, help="seconds of song to render")
+    _add_song_flags(p)
+    p.add_argument("--plan-in", help="render this saved plan (from --plan-out) instead of "
+                   "analysing the song; its frame rate, part of the song and choreography are "
+                   "used, the analysis flags are not")
     p.add_argument("--frames-dir", help="also write every frame as PNG into this folder")
     p.add_argument("--plan-out", help="also save the per-frame plan (.npz)")
     p.add_argument("--batch", type=int, default=8, help="frames per generator call (default 8)")
@@ -71,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     render = sub.add_parser("render", parents=[common], help="make a video of a song")
     _add_render_flags(render)
+    analyze = sub.add_parser("analyze", parents=[common], help="show the tempo, beats, "
+                             "sections and image types a render would use, as text and a "
+                             "figure")
+    analyze.add_argument("song", help="audio file")
+    analyze.add_argument("-o", "--output", default="analysis.png", help="figure to write, "
+                         ".png, .svg or .pdf (default analysis.png)")
+    _add_choreography_flags(analyze)
+    _add_song_flags(analyze)
+    analyze.add_argument("--model", default="auto", help="generator of the thumbnails "
+                         "(default auto, as render)")
+    analyze.add_argument("--weights", help="local BigGAN weights, as render")
+    analyze.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     types = sub.add_parser("types", parents=[common], help="list the image types")
     types.add_argument("--types-file", help="also load this TOML or JSON file of image types")
     types.add_argument("--classes", action="store_true",
@@ -98,12 +142,26 @@ def _render(args) -> int:
 
     options = {k: getattr(args, k) for k in (
         "output", "fps", "size", "model", "mode", "types", "type_names", "types_file",
-        "transitions", "ema_span", "seed", "start", "duration", "frames_dir", "plan_out",
-        "batch", "device", "weights", "precision", "quiet")}
+        "transitions", "ema_span", "pulse", "motion", "smoothing", "sensitivity",
+        "truncation_range", "classes_from", "seed", "start", "duration", "frames_dir",
+        "plan_out", "plan_in", "batch", "device", "weights", "precision", "quiet")}
     result = render(args.song, **options)
     print(f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps "
           f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s "
           f"({result.realtime_factor:.2f}x real time)")
+    return 0
+
+
+def _analyze(args) -> int:
+    from ganclip.render import analysis_figure
+
+    options = {k: getattr(args, k) for k in (
+        "mode", "types", "type_names", "types_file", "ema_span", "pulse", "motion",
+        "smoothing", "sensitivity", "truncation_range", "classes_from", "seed", "start",
+        "duration", "model", "weights", "device", "quiet")}
+    path, lines = analysis_figure(args.song, output=args.output, **options)
+    print("\n".join(lines))
+    print(f"wrote {path}")
     return 0
 
 
@@ -228,6 +286,8 @@ def main(argv=None) -> int:
         _setup_logging(quiet=args.quiet, verbose=args.verbose)
         if args.command == "render":
             return _render(args)
+        if args.command == "analyze":
+            return _analyze(args)
         if args.command == "types":
             return _types(args)
         if args.command == "models":

@@ -7,6 +7,7 @@ Both take the same keyword options the CLI exposes as flags.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import sys
@@ -15,15 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganclip import audio as audio_io
-from ganclip.choreography import Plan, classic_plan
+import numpy as np
+
+from ganclip.choreography import (CLASSES_FROM, Plan, ReactiveSettings, classic_plan,
+                                  reactive_plan)
 from ganclip.errors import AudioError, BadInputError
-from ganclip.features import BandSettings, FrameSpectra, frame_rate, to_db
+from ganclip.features import (FrameSpectra, SongAnalyzer, SongFeatures, frame_count,
+                              frame_rate, to_db)
 
 log = logging.getLogger(__name__)
 
 FPS_RANGE = (1.0, 120.0)
 SIZE_RANGE = (16, 4096)
-MODES = ("classic",)
+MODES = ("reactive", "classic")
 
 
 @dataclass(frozen=True)
@@ -92,68 +97,150 @@ def _cut(info: audio_io.AudioInfo, start, duration) -> tuple[float, float | None
     return start, duration
 
 
-def analyze(audio, *, fps: float = 30.0, mode: str = "classic", types: int = 6,
+def analyze(audio, *, fps: float = 30.0, mode: str = "reactive", types: int | None = None,
             type_names=None, types_file=None, transitions: int | None = None,
-            ema_span: float = 15.0, seed: int = 0, start: float | None = None,
-            duration: float | None = None, quiet: bool = True) -> Plan:
+            ema_span: float = 15.0, pulse: float = ReactiveSettings.pulse,
+            motion: float = ReactiveSettings.motion,
+            smoothing: float = ReactiveSettings.smoothing,
+            sensitivity: float = ReactiveSettings.sensitivity,
+            truncation_range=ReactiveSettings.truncation_range,
+            classes_from: str = ReactiveSettings.classes_from, seed: int = 0,
+            start: float | None = None, duration: float | None = None,
+            quiet: bool = True) -> Plan:
     """Turn a song (or a part of it) into a per-frame plan.
 
     Parameters
     ----------
     audio : path of any audio file, or a video file with an audio track
     fps : float in [1, 120], video frames per second
-    mode : "classic", the seed's per-frame spectrum choreography
-    types : int, how many image types to pick (seeded) when ``type_names`` is None
+    mode : "reactive" (beats pulse, loudness moves, sections pick the look) or "classic"
+        (the seed's per-frame spectrum and k-means image types)
+    types : int, how many image types to pick (seeded) when ``type_names`` is None; None =
+        6 in classic mode, one per section kind in reactive mode, 12 with chroma classes
     type_names : list of str or "a,b,c", image types by name
     types_file : path of a TOML/JSON file of extra image types
     transitions : int >= 0, frames of interpolation at each type change; None = fps / 3
-    ema_span : float >= 1, span in frames of the spectrum's moving average
-    seed : int, fixes type choice, band permutation and clustering
+    ema_span : float >= 1, classic mode: span in frames of the spectrum's moving average
+    pulse, motion, smoothing, sensitivity, truncation_range, classes_from : reactive mode's
+        knobs, see :class:`~ganclip.choreography.ReactiveSettings`
+    seed : int, fixes type choice, pulse directions, drift path and clustering
     start, duration : seconds, the part of the song to use
 
     Returns
     -------
     Plan
     """
+    return _analyze(audio, **{k: v for k, v in locals().items() if k != "audio"})[0]
+
+
+def _reactive_settings(pulse, motion, smoothing, sensitivity, truncation_range,
+                       classes_from) -> ReactiveSettings:
+    if isinstance(truncation_range, str):
+        try:
+            truncation_range = tuple(float(v) for v in truncation_range.split(","))
+        except ValueError:
+            truncation_range = ()
+    if len(truncation_range) != 2:
+        raise BadInputError(f"--truncation-range takes two numbers LO,HI, e.g. 0.6,1.3; got "
+                            f"{truncation_range!r}")
+    lo = _check_range(truncation_range[0], 0.01, 10, "--truncation-range LO")
+    hi = _check_range(truncation_range[1], lo, 10, "--truncation-range HI (>= LO)")
+    if classes_from not in CLASSES_FROM:
+        raise BadInputError(f"unknown --classes-from '{classes_from}'; available: "
+                            f"{', '.join(CLASSES_FROM)}")
+    return ReactiveSettings(pulse=_check_range(pulse, 0, 10, "--pulse"),
+                            motion=_check_range(motion, 0, 10, "--motion"),
+                            smoothing=_check_range(smoothing, 0, 10, "--smoothing"),
+                            sensitivity=_check_range(sensitivity, 0.05, 20, "--sensitivity"),
+                            truncation_range=(lo, hi), classes_from=classes_from)
+
+
+def _analyze(audio, *, fps, mode, types, type_names, types_file, transitions, ema_span, pulse,
+             motion, smoothing, sensitivity, truncation_range, classes_from, seed, start,
+             duration, quiet) -> tuple[Plan, SongFeatures | None]:
+    """:func:`analyze`, also returning the reactive mode's features (None in classic mode)."""
     fps = float(frame_rate(_check_range(fps, *FPS_RANGE, "--fps")))
     if mode not in MODES:
         raise BadInputError(f"unknown mode '{mode}' (--mode); available: {', '.join(MODES)}")
     transitions = default_transitions(fps) if transitions is None else _check_range(
         transitions, 0, 100000, "--transitions", int)
     ema_span = _check_range(ema_span, 1, 100000, "--ema-span")
-    types = _check_range(types, 1, 1000, "--types", int)
+    if types is not None:
+        types = _check_range(types, 1, 1000, "--types", int)
+    knobs = _reactive_settings(pulse, motion, smoothing, sensitivity, truncation_range,
+                               classes_from)
     song = Path(audio)
     info = audio_io.probe(song)
     start, duration = _cut(info, start, duration)
-    image_types = _image_types(song, types=types, type_names=type_names,
-                               types_file=types_file, seed=seed)
+    chroma = mode == "reactive" and knobs.classes_from == "chroma"
+    if chroma and types not in (None, 12):
+        raise BadInputError(f"--classes-from chroma mixes 12 image types, one per pitch class; "
+                            f"got --types {types} (leave --types out, or give 12 --type-names)")
+    image_types = _image_types(song, types=types or 6, type_names=type_names,
+                               types_file=types_file, seed=seed)  # checked before the long work
+    if chroma and type_names and len(image_types) != 12:
+        raise BadInputError(f"--classes-from chroma mixes 12 image types, one per pitch class; "
+                            f"--type-names gives {len(image_types)}")
 
     sr = audio_io.ANALYSIS_RATE
-    spectra = FrameSpectra(sr=sr, fps=fps, settings=BandSettings())
+    sink = FrameSpectra(sr=sr, fps=fps) if mode == "classic" else SongAnalyzer(sr=sr)
     total = duration or ((info.duration or 0) - start) or None
     with _progress(total=total and round(total, 1), unit="s", desc="analyse",
                    quiet=quiet) as bar:
         for block in audio_io.stream_mono(song, sr=sr, start=start, duration=duration, info=info):
-            spectra.push(block)
+            sink.push(block)
             bar.update(round(len(block) / sr, 3))
-    bands = spectra.finish()
-    if len(bands) == 0:
-        seconds = spectra.n_samples / sr
+    n_frames = frame_count(sink.n_samples, sr=sr, fps=fps)
+    if n_frames == 0:
+        seconds = sink.n_samples / sr
         raise AudioError(f"{song} has {seconds:.3f} s of audio"
                          f"{' after --start' if start else ''}, shorter than one frame at "
                          f"{fps:g} fps; give a longer file or a higher --fps")
-    plan = classic_plan(to_db(bands), fps=fps, image_types=image_types,
-                        transitions=transitions, ema_span=ema_span, seed=seed)
+    features = None
+    if mode == "classic":
+        plan = classic_plan(to_db(sink.finish()), fps=fps, image_types=image_types,
+                            transitions=transitions, ema_span=ema_span, seed=seed)
+    else:
+        features = sink.finish()
+        if not type_names and types is None:  # one look per section kind, or per pitch class
+            kinds = 12 if chroma else max(1, len(np.unique(features.section_labels)))
+            image_types = _image_types(song, types=kinds, type_names=None,
+                                       types_file=types_file, seed=seed)
+        plan = reactive_plan(features, fps=fps, n_frames=n_frames, image_types=image_types,
+                             transitions=transitions, settings=knobs, seed=seed)
     plan.settings.update(song=str(song), start=start, duration=len(plan) / fps,
-                         audio_seconds=spectra.n_samples / sr)
+                         audio_seconds=sink.n_samples / sr)
+    return plan, features
+
+
+def _load_plan(path, song: Path) -> Plan:
+    """A saved plan, checked against the song it is to be drawn over."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"--plan-in {path}: no such file; make one with --plan-out")
+    plan = Plan.load(path)
+    info = audio_io.probe(song)
+    start = float(plan.settings.get("start", 0.0))
+    seconds = float(plan.settings.get("audio_seconds", len(plan) / plan.fps))
+    plan.settings.setdefault("start", start)
+    plan.settings.setdefault("audio_seconds", seconds)
+    if info.duration is not None and start + len(plan) / plan.fps > info.duration + 1.0:
+        raise BadInputError(f"--plan-in {path} covers {start:.1f}-"
+                            f"{start + len(plan) / plan.fps:.1f} s but {song} is "
+                            f"{info.duration:.1f} s long; was it made from another song?")
     return plan
 
 
 def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str = "auto",
-           mode: str = "classic", types: int = 6, type_names=None, types_file=None,
-           transitions: int | None = None, ema_span: float = 15.0, seed: int = 0,
+           mode: str = "reactive", types: int | None = None, type_names=None,
+           types_file=None, transitions: int | None = None, ema_span: float = 15.0,
+           pulse: float = ReactiveSettings.pulse, motion: float = ReactiveSettings.motion,
+           smoothing: float = ReactiveSettings.smoothing,
+           sensitivity: float = ReactiveSettings.sensitivity,
+           truncation_range=ReactiveSettings.truncation_range,
+           classes_from: str = ReactiveSettings.classes_from, seed: int = 0,
            start: float | None = None, duration: float | None = None, frames_dir=None,
-           plan_out=None, batch: int = 8, device: str = "cpu", weights=None,
+           plan_out=None, plan_in=None, batch: int = 8, device: str = "cpu", weights=None,
            precision: str = "auto", quiet: bool = False) -> RenderResult:
     """Make a music video of a song.
 
@@ -167,6 +254,9 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     precision : "auto", "fp32", "bf16" or "fp16": BigGAN's arithmetic
     frames_dir : also write every frame as PNG into this folder
     plan_out : also save the plan to this ``.npz`` file
+    plan_in : draw this saved plan (``--plan-out``) instead of analysing the song; its
+        frame rate, part of the song and choreography are the plan's, and the analysis
+        options are not used
     batch : frames drawn per generator call
     device : torch device for the generator
     quiet : no progress bars
@@ -192,9 +282,15 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
 
         weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
 
-    plan = analyze(song, fps=fps, mode=mode, types=types, type_names=type_names,
-                   types_file=types_file, transitions=transitions, ema_span=ema_span,
-                   seed=seed, start=start, duration=duration, quiet=quiet)
+    if plan_in is not None:
+        plan = _load_plan(plan_in, song)
+    else:
+        plan = analyze(song, fps=fps, mode=mode, types=types, type_names=type_names,
+                       types_file=types_file, transitions=transitions, ema_span=ema_span,
+                       pulse=pulse, motion=motion, smoothing=smoothing,
+                       sensitivity=sensitivity, truncation_range=truncation_range,
+                       classes_from=classes_from, seed=seed, start=start,
+                       duration=duration, quiet=quiet)
     if notice:  # once every input has been checked
         log.info(notice)
     plan.settings.update(model=model_name, size=size)
@@ -215,3 +311,49 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     return RenderResult(path=path, frames=len(plan), fps=plan.fps,
                         duration=len(plan) / plan.fps, seconds=time.perf_counter() - began,
                         model=model_name, plan_path=plan_path)
+
+
+def analysis_figure(audio, *, output="analysis.png", model: str = "auto", weights=None,
+                    device: str = "cpu", precision: str = "auto", quiet: bool = True,
+                    **options) -> tuple[Path, list[str]]:
+    """Analyse a song as a reactive render would, and draw what was found.
+
+    Parameters
+    ----------
+    audio : path of the song
+    output : path of the figure (.png, .svg, .pdf)
+    model, weights, device, precision : the generator that draws the thumbnails
+    **options : :func:`analyze`'s options (``mode`` must be "reactive")
+
+    Returns
+    -------
+    path : Path of the figure
+    lines : list of str, the analysis as text (tempo, beats, sections, image types)
+    """
+    from ganclip.figure import THUMB, describe, thumbnails, write_figure
+    from ganclip.generators import load_generator, resolve_model
+
+    output = Path(output)
+    if output.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise BadInputError(f"-o {output}: the figure is written as .png, .svg or .pdf")
+    if not output.parent.is_dir():
+        raise BadInputError(f"folder of -o {output} does not exist")
+    if options.get("mode", "reactive") != "reactive":
+        raise BadInputError("'ganclip analyze' shows the reactive analysis (beats, sections); "
+                            "leave out --mode")
+    model_name, notice = resolve_model(model, weights=weights)
+    if model_name.startswith("biggan"):
+        from ganclip.weights import resolve_weights
+
+        weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
+    defaults = {k: p.default for k, p in inspect.signature(analyze).parameters.items()
+                if k != "audio"}
+    plan, features = _analyze(audio, **{**defaults, **options, "quiet": quiet})
+    if notice:
+        log.info(notice)
+    generator = load_generator(model_name, size=THUMB, seed=options.get("seed", 0),
+                               device=device, weights=weights, precision=precision,
+                               quiet=quiet)
+    frames = thumbnails(plan, generator)
+    path = write_figure(output, plan, features, frames, title=Path(audio).name)
+    return path, describe(plan, features)

@@ -48,7 +48,7 @@ def test_start_and_duration_render_a_part(song, tmp_path):
 
 def test_plan_out_saves_the_plan_with_types_and_settings(song, tmp_path):
     ganclip.render(song, output=tmp_path / "o.mp4", fps=10, size=16, types=3, seed=4,
-                   plan_out=tmp_path / "plan.npz", quiet=True)
+                   mode="classic", plan_out=tmp_path / "plan.npz", quiet=True)
     plan = Plan.load(tmp_path / "plan.npz")
     assert len(plan) == 30 and len(plan.type_names) == 3
     assert plan.settings["mode"] == "classic" and plan.settings["seed"] == 4
@@ -72,8 +72,11 @@ def test_type_names_pick_types(song):
 
 def test_a_silent_track_renders_calmly(write_wav, tmp_path):
     path = write_wav(np.zeros(22050 * 2, np.float32))
-    plan = ganclip.analyze(path, fps=10)
+    plan = ganclip.analyze(path, fps=10, mode="classic")
     assert np.all(np.isfinite(plan.z)) and np.all(plan.z == 0) and len(set(plan.type)) == 1
+    plan = ganclip.analyze(path, fps=10)  # reactive: no beats, no drift, one look
+    assert len(plan.beats) == 0 and np.ptp(plan.z, axis=0).max() == 0
+    assert len(set(plan.type)) == 1 and np.ptp(plan.truncation) == 0
     result = ganclip.render(path, output=tmp_path / "s.mp4", fps=10, size=16, quiet=True)
     assert probe_video(result.path)[0] == 20
 
