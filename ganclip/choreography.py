@@ -324,8 +324,8 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
                   settings: ReactiveSettings = ReactiveSettings(), seed: int = 0) -> Plan:
     """Beat pulses, loudness-driven drift, and an image type per section (or chroma mix).
 
-    Everything is computed as a function of time in seconds and sampled at the middle of
-    each frame's slice of audio, so the same song follows the same path at any frame rate.
+    Everything is computed as a function of time in seconds and sampled at the end of each
+    frame's slice of audio, so the same song follows the same path at any frame rate.
 
     - **pulse**: each beat (and, weaker, each percussive onset off the beat) adds
       ``pulse × strength × envelope(t - hit) × d`` to z, ``d`` a seeded random direction:
@@ -359,7 +359,9 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     s = settings
     rng = np.random.default_rng(seed)
     rate = features.sr / features.hop  # feature rows per second
-    mid = (np.arange(n_frames) + 0.5) / fps  # each frame's slice of audio, its middle
+    # a frame shows what was heard up to the end of its slice of audio: a hit inside the
+    # slice is on that frame (the beat tracker's times lag the sound by ~a 23 ms row)
+    at = (np.arange(n_frames) + 1.0) / fps
     n_types = len(image_types)
     dim = len(image_types[0].latent_vector())
 
@@ -368,15 +370,15 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     share = features.harmonic / np.maximum(features.harmonic + features.percussive, 1e-20)
     energy = _smooth(_level(features.rms ** 2 * share, sensitivity=s.sensitivity),
                      seconds=s.smoothing, rate=rate)
-    energy_at = np.interp(mid, features.times, energy)
+    energy_at = np.interp(at, features.times, energy)
     phase = np.concatenate([[0.0], np.cumsum(energy[:-1])]) / rate * DRIFT_RATE * s.motion
-    phase_at = np.interp(mid, features.times, phase)
+    phase_at = np.interp(at, features.times, phase)
     anchors = rng.standard_normal((int(np.ceil(phase[-1] if len(phase) else 0)) + 4, dim))
     drift = CubicSpline(np.arange(len(anchors)), anchors, axis=0)(phase_at) * 0.6
     bands_db = _smooth(10 * np.log10(np.maximum(features.mel, 1e-10)), seconds=s.smoothing,
                        rate=rate)
     bands = normalise_bands(bands_db.T)  # [rows, n_mels] in [-1, 1]
-    bands_at = np.stack([np.interp(mid, features.times, b) for b in bands.T], axis=1)
+    bands_at = np.stack([np.interp(at, features.times, b) for b in bands.T], axis=1)
     perm = rng.permutation(dim)[:bands_at.shape[1]]
     z = drift.astype(np.float32)
     z[:, perm] += BAND_GAIN * s.motion * energy_at[:, None] * bands_at
@@ -385,22 +387,22 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     hits, strength, decay = pulses(features, sensitivity=s.sensitivity)
     directions = rng.standard_normal((len(hits), dim)).astype(np.float32)
     for k in range(len(hits)):
-        first = np.searchsorted(mid, hits[k])
-        last = np.searchsorted(mid, hits[k] + 8 * decay[k])  # e⁻⁸: gone
-        env = _envelope(mid[first:last] - hits[k], decay[k]) * strength[k] * s.pulse
+        first = np.searchsorted(at, hits[k])
+        last = np.searchsorted(at, hits[k] + 8 * decay[k])  # e⁻⁸: gone
+        env = _envelope(at[first:last] - hits[k], decay[k]) * strength[k] * s.pulse
         z[first:last] += env[:, None].astype(np.float32) * directions[k]
 
     # looks
     if s.classes_from == "chroma":
         chroma = _smooth(features.chroma, seconds=max(s.smoothing, 0.5), rate=rate) ** 2
-        chroma_at = np.stack([np.interp(mid, features.times, c) for c in chroma], axis=1)
+        chroma_at = np.stack([np.interp(at, features.times, c) for c in chroma], axis=1)
         mix = (chroma_at / np.maximum(chroma_at.sum(axis=1, keepdims=True), 1e-9)).astype(
             np.float32)
         mix[chroma_at.sum(axis=1) <= 1e-9] = 1.0 / n_types
         labels = mix.argmax(axis=1)
     else:
         starts = features.sections[:, 0]
-        which = np.clip(np.searchsorted(starts, mid, side="right") - 1, 0, len(starts) - 1)
+        which = np.clip(np.searchsorted(starts, at, side="right") - 1, 0, len(starts) - 1)
         labels = features.section_labels[which] % n_types
         mix = transition_mix(labels, n_types=n_types, frames=transitions)
 
@@ -411,7 +413,7 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     loud = _smooth(_level(features.rms ** 2, sensitivity=s.sensitivity),
                    seconds=s.smoothing, rate=rate)
     lo, hi = s.truncation_range
-    factor = lo + (hi - lo) * np.interp(mid, features.times, loud)
+    factor = lo + (hi - lo) * np.interp(at, features.times, loud)
     truncation = np.clip(type_trunc * factor, 0.02, 1.0).astype(np.float32)
     return Plan(
         fps=fps, times=np.arange(n_frames) / fps, z=z, mix=mix, classes=classes,
