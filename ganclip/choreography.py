@@ -240,8 +240,8 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
 # ---------------------------------------------------------------------------------------------
 # the reactive mode: beats pulse, loudness moves, sections choose the look
 
-ATTACK = 0.015  # seconds for a pulse to rise: the jolt lands on the beat's own frame
-OFFBEAT = 0.3  # a percussive onset off the beat pulses this much of a beat
+ATTACK = 0.005  # seconds for a pulse to rise: the jolt lands on the frame of its hit
+OFFBEAT = 0.15  # a percussive onset off the beat pulses this much of a beat
 DRIFT_RATE = 0.35  # drift anchors passed per second at full loudness and motion 1
 BAND_GAIN = 0.35  # weight of the spectrum's bands in z at full loudness and motion 1
 CLASSES_FROM = ("sections", "chroma")
@@ -282,7 +282,7 @@ def _level(power: np.ndarray, *, sensitivity: float, top_db: float = 30.0) -> np
 
 
 def _envelope(tau: np.ndarray, decay) -> np.ndarray:
-    """A pulse's shape ``tau`` seconds after its hit: a 15 ms rise, then exponential decay."""
+    """A pulse's shape ``tau`` seconds after its hit: a 5 ms rise, then exponential decay."""
     return np.where(tau >= 0, np.minimum(np.maximum(tau, 0) / ATTACK, 1.0)
                     * np.exp(-np.maximum(tau, 0) / decay), 0.0)
 
@@ -329,7 +329,7 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
 
     - **pulse**: each beat (and, weaker, each percussive onset off the beat) adds
       ``pulse × strength × envelope(t - hit) × d`` to z, ``d`` a seeded random direction:
-      a 15 ms rise and a decay of half a beat interval.
+      a 5 ms rise and a decay of half a beat interval.
     - **motion**: z drifts along a smooth seeded path (a cubic spline through random
       anchors); its speed follows the smoothed harmonic energy, so quiet passages nearly
       stop. The harmonic mel bands, normalised per band, add the seed's spectrum-to-latent
@@ -375,8 +375,8 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     phase_at = np.interp(at, features.times, phase)
     anchors = rng.standard_normal((int(np.ceil(phase[-1] if len(phase) else 0)) + 4, dim))
     drift = CubicSpline(np.arange(len(anchors)), anchors, axis=0)(phase_at) * 0.6
-    bands_db = _smooth(10 * np.log10(np.maximum(features.mel, 1e-10)), seconds=s.smoothing,
-                       rate=rate)
+    bands_db = _smooth(10 * np.log10(np.maximum(features.harmonic_mel, 1e-10)),
+                       seconds=s.smoothing, rate=rate)  # harmonic: the drums only pulse
     bands = normalise_bands(bands_db.T)  # [rows, n_mels] in [-1, 1]
     bands_at = np.stack([np.interp(at, features.times, b) for b in bands.T], axis=1)
     perm = rng.permutation(dim)[:bands_at.shape[1]]

@@ -198,6 +198,7 @@ class SongFeatures:
     duration: float  # seconds of audio
     times: np.ndarray  # [n] seconds, the centre of each row
     mel: np.ndarray  # [n_mels, n] float32 power per mel band
+    harmonic_mel: np.ndarray  # [n_mels, n] float32, the HPSS harmonic part of ``mel``
     harmonic: np.ndarray  # [n] float32 harmonic energy (sum of the HPSS harmonic mel power)
     percussive: np.ndarray  # [n] float32 percussive energy
     onset: np.ndarray  # [n] float32 onset strength of the percussive part
@@ -301,7 +302,7 @@ def derive(mel: np.ndarray, chroma: np.ndarray, rms: np.ndarray, *, sr: int, dur
     beat_labels, sections, section_labels = segment(mel, chroma, beats, sr=sr, hop=s.hop,
                                                     duration=duration, settings=s)
     return SongFeatures(sr=sr, hop=s.hop, duration=duration, times=times,
-                        mel=mel.astype(np.float32),
+                        mel=mel.astype(np.float32), harmonic_mel=harmonic.astype(np.float32),
                         harmonic=harmonic.sum(axis=0).astype(np.float32),
                         percussive=percussive.sum(axis=0).astype(np.float32),
                         onset=onset, onsets=onsets, chroma=chroma.astype(np.float32),

@@ -1,0 +1,180 @@
+"""How well the picture follows the music, measured on the decoded video.
+
+    python benchmarks/sync.py [--size 64] [--fps 30] [--modes reactive classic] [--out DIR]
+
+Synthesises tracks whose truth is known (drums at 70-170 BPM, some swung; a tempo change;
+an A-B-A-B song with timbrally different sections; a silent gap), renders each with the
+built-in ``cppn`` generator in each mode, decodes the MP4 with PyAV and scores it:
+
+- **beat F1**: peaks of the frame-to-frame image change (mean |Δpixel|; a peak is a local
+  maximum 30 % of the way from the median change to its 99th percentile, at least
+  100 ms from a larger one) against the true beats, with mir_eval's F-measure (±70 ms);
+- **bounds hit**: true section boundaries with an image-type change within one beat (the
+  image type of each frame comes from the render's ``--plan-out``);
+- **stray**: image-type changes farther than one beat from every true boundary;
+- **repeats**: whether every return of a section shows the type it showed before (and
+  different sections different types);
+- **gap**: mean image change per frame inside the silent gap, over that at the beat peaks
+  (flicker; 0 is a still picture);
+- **drift**: video length minus audio length, in frames, from the decoded streams.
+
+Needs ``mir_eval`` (in the dev extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+import ganclip
+from ganclip.choreography import Plan
+
+SR = 22050
+
+
+def _hit(kind: str, rng) -> np.ndarray:
+    t = np.arange(int(0.2 * SR)) / SR
+    if kind == "kick":
+        return 0.9 * np.sin(2 * np.pi * (50 + 60 * np.exp(-t / 0.02)) * t) * np.exp(-t / 0.08)
+    if kind == "snare":
+        return 0.5 * rng.standard_normal(len(t)) * np.exp(-t / 0.05)
+    return 0.15 * rng.standard_normal(len(t)) * np.exp(-t / 0.01)  # hat
+
+
+def _place(out: np.ndarray, times, sound: np.ndarray) -> None:
+    for x in times:
+        i = int(round(x * SR))
+        n = min(len(sound), len(out) - i)
+        if n > 0:
+            out[i:i + n] += sound[:n]
+
+
+def drums(beats: np.ndarray, seconds: float, *, swing: float = 0.5, seed: int = 0,
+          bright: bool = False) -> np.ndarray:
+    """Kick on 1 and 3, snare on 2 and 4, hats on the 8ths (the off-beat one at ``swing``
+    of the beat: 0.5 straight, 0.67 swung), a bass note per beat."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * SR))
+    gaps = np.diff(np.append(beats, beats[-1] + (beats[-1] - beats[-2])))
+    _place(out, beats[0::2], _hit("kick", rng))
+    _place(out, beats[1::2], _hit("snare", rng))
+    _place(out, np.concatenate([beats, beats + swing * gaps]), _hit("hat", rng))
+    t = np.arange(int(0.3 * SR)) / SR
+    bass = 0.25 * np.sin(2 * np.pi * (880 if bright else 55) * t) * np.exp(-t / 0.15)
+    _place(out, beats, bass)
+    return out
+
+
+def pad(seconds: float, freqs) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return 0.06 * sum(np.sin(2 * np.pi * f * t) for f in freqs)
+
+
+def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, list, list]]:
+    """name → (signal, true beats, true section boundaries, section letters)."""
+    out = {}
+    for bpm, swing in ((70, 0.5), (100, 0.67), (130, 0.67), (170, 0.5)):
+        beats = np.arange(0.25, 24, 60 / bpm)
+        out[f"drums {bpm}{' swing' if swing > 0.5 else ''}"] = (
+            drums(beats, 24, swing=swing) + pad(24, [110, 165]), beats, [], [])
+    first = np.arange(0.25, 14, 60 / 100)
+    beats = np.concatenate([first, np.arange(first[-1] + 60 / 140, 28, 60 / 140)])
+    out["tempo 100→140"] = (drums(beats, 28) + pad(28, [110, 165]), beats, [], [])
+    section, beats, parts = 10.0, np.arange(0, 40, 0.5), []
+    for k in range(4):
+        local = beats[(beats >= k * section) & (beats < (k + 1) * section)] - k * section
+        if k % 2 == 0:
+            parts.append(drums(local, section, seed=k) + pad(section, [110, 165, 220]))
+        else:
+            parts.append(0.6 * drums(local, section, seed=k, bright=True)
+                         + pad(section, [880, 1320, 1760]) * 1.5)
+    out["A-B-A-B"] = (np.concatenate(parts), beats, [10.0, 20.0, 30.0], list("ABAB"))
+    beats = np.concatenate([np.arange(0.25, 8, 0.5), np.arange(12.25, 20, 0.5)])
+    signal = drums(beats, 20) + pad(20, [110, 165])
+    signal[8 * SR:12 * SR] = 0
+    out["silent gap"] = (signal, beats, [], [])
+    return out
+
+
+def decode(path: Path):
+    """Frames as float32 [T, H, W, 3], and the video and audio durations in seconds."""
+    import av
+
+    with av.open(str(path)) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+        audio_s = float(audio.duration * audio.time_base)
+        video_s = len(frames) / float(video.average_rate)
+    return frames.astype(np.float32), video_s, audio_s
+
+
+def score(path: Path, plan: Plan, beats, bounds, letters, *, gap=None) -> dict:
+    import mir_eval
+    from scipy.signal import find_peaks
+
+    frames, video_s, audio_s = decode(path)
+    change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # into frame i + 1
+    floor, top = np.median(change), np.percentile(change, 99)
+    peaks, _ = find_peaks(change, height=floor + 0.3 * (top - floor),
+                          distance=max(1, round(0.1 * plan.fps)))
+    peak_times = (peaks + 1) / plan.fps
+    f1 = mir_eval.beat.f_measure(np.asarray(beats), peak_times, f_measure_threshold=0.07)
+    beat = float(np.median(np.diff(beats)))
+    switches = plan.times[np.flatnonzero(np.diff(plan.type)) + 1]
+    hit = sum(bool(np.any(np.abs(switches - b) <= beat)) for b in bounds)
+    stray = sum(not np.any(np.abs(np.asarray(bounds) - s) <= beat) for s in switches) \
+        if bounds else len(switches)
+    repeats = "-"
+    if letters:
+        edges = [0.0, *bounds, plan.times[-1]]
+        looks = [int(plan.type[np.searchsorted(plan.times, (a + b) / 2)])
+                 for a, b in zip(edges[:-1], edges[1:])]
+        same = all((looks[i] == looks[j]) == (letters[i] == letters[j])
+                   for i in range(len(letters)) for j in range(i))
+        repeats = "yes" if same else "no"
+    gap_ratio = "-"
+    if gap is not None:
+        inside = (np.arange(len(change)) + 1) / plan.fps
+        quiet = change[(inside > gap[0] + 0.5) & (inside < gap[1])]
+        gap_ratio = f"{quiet.mean() / max(change[peaks].mean(), 1e-9):.3f}"
+    drift = round((video_s - audio_s) * plan.fps)
+    return dict(f1=f1, peaks=len(peaks), hit=f"{hit}/{len(bounds)}", stray=stray,
+                repeats=repeats, gap=gap_ratio, drift=drift,
+                frames_ok=len(frames) == round(audio_s * plan.fps))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--fps", type=float, default=30)
+    parser.add_argument("--modes", nargs="+", default=["reactive", "classic"])
+    parser.add_argument("--out", help="keep the tracks and videos in this folder")
+    args = parser.parse_args()
+    folder = Path(args.out or tempfile.mkdtemp(prefix="ganclip-sync-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"cppn at {args.size}² and {args.fps:g} fps; files in {folder}\n")
+    print(f"{'track':<16} {'mode':<9} {'beat F1':>7} {'peaks':>5} {'beats':>5} "
+          f"{'bounds hit':>10} {'stray':>5} {'repeats':>7} {'gap':>6} {'drift':>5}")
+    for name, (signal, beats, bounds, letters) in tracks().items():
+        song = folder / f"{name.replace(' ', '_').replace('→', '-')}.wav"
+        soundfile.write(song, (0.8 * signal / np.abs(signal).max()).astype(np.float32), SR)
+        gap = (8.0, 12.0) if name == "silent gap" else None
+        for mode in args.modes:
+            video, plan_path = song.with_suffix(f".{mode}.mp4"), song.with_suffix(f".{mode}.npz")
+            began = time.perf_counter()
+            ganclip.render(song, output=video, size=args.size, fps=args.fps, mode=mode,
+                           model="cppn", plan_out=plan_path, quiet=True)
+            r = score(video, Plan.load(plan_path), beats, bounds, letters, gap=gap)
+            print(f"{name:<16} {mode:<9} {r['f1']:7.3f} {r['peaks']:5d} {len(beats):5d} "
+                  f"{r['hit']:>10} {r['stray']:5d} {r['repeats']:>7} {r['gap']:>6} "
+                  f"{r['drift']:5d}{'' if r['frames_ok'] else ' (frame count off!)'}  "
+                  f"[{time.perf_counter() - began:.0f} s]", flush=True)
+
+
+if __name__ == "__main__":
+    main()
