@@ -261,15 +261,11 @@ class ReactiveSettings:
 
 
 def _smooth(x: np.ndarray, *, seconds: float, rate: float) -> np.ndarray:
-    """One-pole low-pass along the last axis with a time constant in seconds."""
-    import scipy.signal
-
-    if seconds <= 0 or x.shape[-1] == 0:
+    """:func:`ema` along the last axis with a time constant in seconds (rows at ``rate`` Hz)."""
+    if seconds <= 0:
         return x.astype(np.float32)
-    alpha = 1.0 - np.exp(-1.0 / (seconds * rate))
-    zi = (1.0 - alpha) * x[..., :1]
-    out, _ = scipy.signal.lfilter([alpha], [1.0, alpha - 1.0], x, axis=-1, zi=zi)
-    return out.astype(np.float32)
+    alpha = 1.0 - np.exp(-1.0 / (seconds * rate))  # = 2 / (span + 1)
+    return np.moveaxis(ema(np.moveaxis(x, -1, 0), span=2.0 / alpha - 1.0), 0, -1)
 
 
 def _level(power: np.ndarray, *, sensitivity: float, top_db: float = 30.0) -> np.ndarray:

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ganclip.errors import BadInputError
-
 THUMB = 128  # pixels, side of a thumbnail
 
 
@@ -66,8 +64,6 @@ def write_figure(path, plan, features, frames: np.ndarray, *, title: str) -> Pat
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    if not path.parent.is_dir():
-        raise BadInputError(f"folder of -o {path} does not exist")
     n_types = len(plan.type_names)
     colours = plt.get_cmap("tab10" if n_types <= 10 else "tab20")(np.arange(n_types) % 20)
     fig = plt.figure(figsize=(12, 8.5), layout="constrained")

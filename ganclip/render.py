@@ -213,13 +213,12 @@ def _analyze(audio, *, fps, mode, types, type_names, types_file, transitions, em
     return plan, features
 
 
-def _load_plan(path, song: Path) -> Plan:
+def _load_plan(path, song: Path, info: audio_io.AudioInfo) -> Plan:
     """A saved plan, checked against the song it is to be drawn over."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"--plan-in {path}: no such file; make one with --plan-out")
     plan = Plan.load(path)
-    info = audio_io.probe(song)
     start = float(plan.settings.get("start", 0.0))
     seconds = float(plan.settings.get("audio_seconds", len(plan) / plan.fps))
     plan.settings.setdefault("start", start)
@@ -282,8 +281,9 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
 
         weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
 
+    info = audio_io.probe(song)
     if plan_in is not None:
-        plan = _load_plan(plan_in, song)
+        plan = _load_plan(plan_in, song, info)
     else:
         plan = analyze(song, fps=fps, mode=mode, types=types, type_names=type_names,
                        types_file=types_file, transitions=transitions, ema_span=ema_span,
@@ -297,7 +297,6 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     plan_path = plan.save(plan_out) if plan_out is not None else None
     generator = load_generator(model_name, size=size, seed=seed, device=device,
                                weights=weights, precision=precision, quiet=quiet)
-    info = audio_io.probe(song)
     with VideoWriter(output, fps=plan.fps, size=size, audio=info,
                      audio_start=plan.settings["start"],
                      audio_duration=plan.settings["audio_seconds"],
