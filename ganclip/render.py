@@ -135,6 +135,7 @@ def analyze(audio, *, fps: float = 30.0, mode: str = "reactive", types: int | No
 
 def _reactive_settings(pulse, motion, smoothing, sensitivity, truncation_range,
                        classes_from) -> ReactiveSettings:
+    given = truncation_range
     if isinstance(truncation_range, str):
         try:
             truncation_range = tuple(float(v) for v in truncation_range.split(","))
@@ -142,7 +143,7 @@ def _reactive_settings(pulse, motion, smoothing, sensitivity, truncation_range,
             truncation_range = ()
     if len(truncation_range) != 2:
         raise BadInputError(f"--truncation-range takes two numbers LO,HI, e.g. 0.6,1.3; got "
-                            f"{truncation_range!r}")
+                            f"{given!r}")
     lo = _check_range(truncation_range[0], 0.01, 10, "--truncation-range LO")
     hi = _check_range(truncation_range[1], lo, 10, "--truncation-range HI (>= LO)")
     if classes_from not in CLASSES_FROM:
