@@ -242,6 +242,8 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
 
 ATTACK = 0.005  # seconds for a pulse to rise: the jolt lands on the frame of its hit
 OFFBEAT = 0.15  # a percussive onset off the beat pulses this much of a beat
+PULSE_RANGE_DB = 20.0  # a hit this far below the loud beats around it does not pulse
+QUIET_SECTION_DB = 12.0  # a section up to this much quieter than the song still jolts fully
 DRIFT_RATE = 0.35  # drift anchors passed per second at full loudness and motion 1
 BAND_GAIN = 0.35  # weight of the spectrum's bands in z at full loudness and motion 1
 CLASSES_FROM = ("sections", "chroma")
@@ -286,6 +288,13 @@ def _envelope(tau: np.ndarray, decay) -> np.ndarray:
 def pulses(features, *, sensitivity: float = 1.0):
     """Hit times, strengths and decays: every beat, and percussive onsets off the beat.
 
+    A hit's strength follows its loudness: the percussive energy's peak at the hit
+    (:func:`~ganclip.features.hit_level`), in dB below the loud beats around it (the 90th
+    percentile of the 17 beats centred on it, at most :data:`QUIET_SECTION_DB` below the whole
+    song's), 1 at that level and 0 at :data:`PULSE_RANGE_DB` ``/ sensitivity`` below it.
+    A beat on a quiet hi-hat jolts a little, one on the kick or the snare fully, and a beat
+    the tracker places in silence not at all.
+
     Returns
     -------
     times : np.ndarray [shape=(k,)], seconds
@@ -293,17 +302,30 @@ def pulses(features, *, sensitivity: float = 1.0):
     decay : np.ndarray [shape=(k,)], seconds: half the local beat interval, so a pulse has
         settled to e⁻² = 13 % one beat later
     """
+    from ganclip.features import hit_level
+
     beats, onsets = features.beats, features.onsets
     if len(beats):
         near = np.abs(onsets[:, None] - beats[None, :]).min(axis=1) if len(onsets) else []
         onsets = onsets[np.asarray(near) > 0.07] if len(onsets) else onsets
     times = np.concatenate([beats, onsets])
-    frames = np.clip(np.searchsorted(features.times, times), 0, len(features.onset) - 1)
-    hit = features.onset[frames] if len(features.onset) else np.zeros(len(times))
-    loud = np.percentile(features.onset[np.clip(np.searchsorted(features.times, beats), 0,
-                                                len(features.onset) - 1)], 90) \
-        if len(beats) else (hit.max() if len(hit) else 1.0)
-    strength = np.clip(hit / max(loud, 1e-9) * sensitivity, 0, 1)
+    if len(features.percussive) == 0 or len(times) == 0:
+        return times, np.zeros(len(times), np.float32), np.full(len(times), 0.25, np.float32)
+    level = hit_level(features.percussive)
+    rows = np.arange(len(level))
+    db = np.interp(times * features.sr / features.hop, rows, level)
+    if len(beats):
+        # the loud beats around each hit (±8 beats), so a quieter section's beats still jolt;
+        # but at most QUIET_SECTION_DB below the whole song's, so near-silence does not
+        around = np.lib.stride_tricks.sliding_window_view(
+            np.pad(db[:len(beats)], 8, mode="edge"), 17)
+        loud = np.interp(times, beats, np.percentile(around, 90, axis=1))
+        loud = np.maximum(loud, np.percentile(db[:len(beats)], 90) - QUIET_SECTION_DB)
+    else:
+        loud = db.max()
+    # beats the tracker put in near-silence are no reference: silence must not jolt
+    loud = np.maximum(loud, float(level.max()) - 2 * PULSE_RANGE_DB)
+    strength = np.clip(1 + (db - loud) * sensitivity / PULSE_RANGE_DB, 0, 1)
     strength[len(beats):] *= OFFBEAT
     interval = 60.0 / features.tempo if features.tempo > 0 else 0.5
     if len(beats) > 1:

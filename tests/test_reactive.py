@@ -66,6 +66,50 @@ def test_beats_follow_a_tempo_change():
     assert f_measure(truth, f.beats) >= 0.9
 
 
+def snares(times, seconds: float, *, amp: float = 0.5, decay: float = 0.05) -> np.ndarray:
+    """Noise bursts (a snare, or a hi-hat when short and quiet) at ``times``."""
+    out = np.zeros(int(seconds * SR), np.float32)
+    t = np.arange(int(0.2 * SR)) / SR
+    burst = (amp * np.random.default_rng(1).standard_normal(len(t)) * np.exp(-t / decay))
+    for x in times:
+        i = int(round(x * SR))
+        n = min(len(burst), len(out) - i)
+        if n > 0:
+            out[i:i + n] += burst[:n].astype(np.float32)
+    return out
+
+
+def test_a_fast_kick_snare_groove_is_not_tracked_at_half_tempo():
+    truth = np.arange(0.5, 20, 60 / 170)  # kick on 1 and 3, snare on 2 and 4, 170 BPM
+    f = features_of(drums(truth[0::2], 20.0) + snares(truth[1::2], 20.0)
+                    + pad([110], 20.0, amp=0.03))
+    assert abs(f.tempo - 170) / 170 < 0.02
+    assert f_measure(truth, f.beats) >= 0.9
+
+
+def test_pulses_follow_the_loudness_of_the_hits():
+    """Kicks jolt fully, hats 20 dB quieter hardly at all, beats in silence not at all."""
+    from ganclip.choreography import pulses
+
+    kicks = np.arange(0.5, 16, 0.5)
+    hats = kicks[:-1] + 0.25
+    signal = drums(kicks, 20.0) + snares(hats, 20.0, amp=0.05, decay=0.01)
+    f = features_of(signal)
+    times, strength, _ = pulses(f)
+    at = lambda grid: strength[np.abs(times[:, None] - grid[None, :]).min(axis=1) < 0.05]  # noqa
+    assert np.median(at(kicks)) > 0.9
+    assert np.all(at(hats) < 0.3)
+    assert np.all(strength[times > 16.5] < 0.05)
+
+
+def test_a_silent_tail_is_not_a_section_of_its_own():
+    truth = np.arange(0.5, 24, 0.5)
+    signal = np.concatenate([drums(truth, 24.0) + pad([220, 330], 24.0),
+                             np.zeros(8 * SR, np.float32)])
+    f = features_of(signal)
+    assert len(f.sections) == 1 and f.beats[-1] < 24.1
+
+
 def abab(section: float = 8.0):
     """A-B-A-B: A is drums under a low chord, B a bright chord with faster hats; 120 BPM."""
     beats = np.arange(0, 4 * section, 0.5)
@@ -234,3 +278,25 @@ def test_analysis_figure_is_written_and_describes_the_song(write_wav, tmp_path):
     assert "4 sections" in lines[1] and lines[2].split()[-1] == lines[4].split()[-1]
     with pytest.raises(BadInputError, match="-o"):
         analysis_figure(path, output=tmp_path / "a.txt")
+
+
+def test_vibe_ace_sections_are_its_audible_changes(shared_audio):
+    """Looked at on its spectrogram: high cymbals enter at ~7.9 s, the chords start moving
+    at ~15.3 s, the cymbals stop at ~44.3 s; the fade-out tail is no section of its own."""
+    signal = audio_io.load_audio(shared_audio / "vibe_ace.ogg", sr=SR)
+    f = features_of(signal)
+    assert len(f.boundaries) == 3
+    assert np.allclose(f.boundaries, [7.9, 15.3, 44.3], atol=1.0)
+
+
+def test_choice_drum_bass_pulses_on_its_beats(shared_audio):
+    signal = audio_io.load_audio(shared_audio / "choice_drum_bass.ogg", sr=SR)
+    f = features_of(signal)
+    n = int(len(signal) / SR * 30)
+    plan = reactive_plan(f, fps=30, n_frames=n, image_types=BUILTIN_TYPES[:4], transitions=0,
+                         settings=ReactiveSettings(motion=0), seed=3)
+    step = np.linalg.norm(np.diff(plan.z, axis=0), axis=1)
+    jolts = plan.times[np.flatnonzero(step > 0.25 * step.max()) + 1]
+    near = np.abs(jolts[:, None] - f.beats[None, :]).min(axis=1)
+    assert len(jolts) >= 0.4 * len(f.beats)  # the kicks and snares, half the 136 BPM beats
+    assert np.mean(near <= 1 / 30 + 0.025) >= 0.9  # and on the beats
