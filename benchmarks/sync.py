@@ -2,7 +2,8 @@
 
     python benchmarks/sync.py [--size 64] [--fps 30] [--modes reactive classic] [--out DIR]
 
-Synthesises tracks whose truth is known (drums at 70-170 BPM, some swung; a tempo change;
+Synthesises tracks whose truth is known (drums at 70-170 BPM, some swung; a sudden tempo change,
+a section boundary;
 an A-B-A-B song with timbrally different sections; a silent gap), renders each with the
 built-in ``cppn`` generator in each mode, decodes the MP4 with PyAV and scores it:
 
@@ -84,7 +85,10 @@ def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, list, list]]:
             drums(beats, 24, swing=swing) + pad(24, [110, 165]), beats, [], [])
     first = np.arange(0.25, 14, 60 / 100)
     beats = np.concatenate([first, np.arange(first[-1] + 60 / 140, 28, 60 / 140)])
-    out["tempo 100→140"] = (drums(beats, 28) + pad(28, [110, 165]), beats, [], [])
+    # a sudden jump from 100 to 140 BPM is a new part of the song: its truth has a boundary
+    # there (the same drums and chord on both sides; the look may change, but only there)
+    out["tempo 100→140"] = (drums(beats, 28) + pad(28, [110, 165]), beats,
+                            [float(first[-1] + 60 / 140)], [])
     section, beats, parts = 10.0, np.arange(0, 40, 0.5), []
     for k in range(4):
         local = beats[(beats >= k * section) & (beats < (k + 1) * section)] - k * section
