@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from ganclip.errors import BadInputError, GanclipError
@@ -91,6 +93,11 @@ def _add_render_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames-dir", help="also write every frame as PNG into this folder")
     p.add_argument("--plan-out", help="also save the per-frame plan (.npz)")
     p.add_argument("--batch", type=int, default=8, help="frames per generator call (default 8)")
+    p.add_argument("--resume", action="store_true", help="finish the unfinished render of "
+                   "this output (kept in <output>.parts/) with the settings it was started with; "
+                   "running the same command again does the same")
+    p.add_argument("--restart", action="store_true", help="throw away an unfinished render "
+                   "of this output and start over")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
 
@@ -144,7 +151,8 @@ def _render(args) -> int:
         "output", "fps", "size", "model", "mode", "types", "type_names", "types_file",
         "transitions", "ema_span", "pulse", "motion", "smoothing", "sensitivity",
         "truncation_range", "classes_from", "seed", "start", "duration", "frames_dir",
-        "plan_out", "plan_in", "batch", "device", "weights", "precision", "quiet")}
+        "plan_out", "plan_in", "batch", "device", "weights", "precision", "resume",
+        "restart", "quiet")}
     result = render(args.song, **options)
     print(f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps "
           f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s "
@@ -302,8 +310,16 @@ def main(argv=None) -> int:
         return 1
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
-        print(f"error: interrupted ({signal.Signals(signum).name}); the unfinished video was "
-              "removed", file=sys.stderr)
+        kept = getattr(exc, "kept", None)
+        print(f"error: interrupted ({signal.Signals(signum).name}); "
+              + (f"{kept}: run the same command again (or add --resume) to go on" if kept
+                 else "nothing was kept"), file=sys.stderr)
+        if any(t.name == "ganclip-generator" and t.is_alive() for t in threading.enumerate()):
+            # the generator's batch is still running in its thread; letting the interpreter
+            # finalise torch under it aborts the process, so leave at once (files are closed)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + signum)
         return 128 + signum
 
 

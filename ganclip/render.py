@@ -8,9 +8,13 @@ Both take the same keyword options the CLI exposes as flags.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import math
+import os
+import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +24,7 @@ import numpy as np
 
 from ganclip.choreography import (CLASSES_FROM, Plan, ReactiveSettings, classic_plan,
                                   reactive_plan)
-from ganclip.errors import AudioError, BadInputError
+from ganclip.errors import AudioError, BadInputError, EncodingError
 from ganclip.features import (FrameSpectra, SongAnalyzer, SongFeatures, frame_count,
                               frame_rate, to_db)
 
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 FPS_RANGE = (1.0, 120.0)
 SIZE_RANGE = (16, 4096)
 MODES = ("reactive", "classic")
+SEGMENT_SECONDS = 4.0  # video per resumable segment: at most this much drawing is lost to a crash
+WORK_VERSION = 1  # of the work folder's layout
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,8 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
            classes_from: str = ReactiveSettings.classes_from, seed: int = 0,
            start: float | None = None, duration: float | None = None, frames_dir=None,
            plan_out=None, plan_in=None, batch: int = 8, device: str = "cpu", weights=None,
-           precision: str = "auto", quiet: bool = False) -> RenderResult:
+           precision: str = "auto", resume: bool = False, restart: bool = False,
+           quiet: bool = False) -> RenderResult:
     """Make a music video of a song.
 
     Parameters are those of :func:`analyze`, plus:
@@ -259,58 +266,230 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
         options are not used
     batch : frames drawn per generator call
     device : torch device for the generator
+    resume : continue the unfinished render in ``<output>.parts/`` with the settings saved
+        there (the other options are not used); an error when there is none
+    restart : throw away an unfinished render in ``<output>.parts/`` and start over
     quiet : no progress bars
+
+    The render is resumable: it keeps the plan, its settings and every finished
+    :data:`SEGMENT_SECONDS` of encoded video in ``<output>.parts/``. Running the same
+    render again (or with ``resume``) after a crash, a full disk or Ctrl-C continues after the
+    last finished segment; the segments are joined into ``output`` without re-encoding, with
+    the song's audio muxed once, and the folder is removed. Running another render against
+    it is an error, unless ``restart``.
 
     Returns
     -------
     RenderResult
     """
-    from ganclip.generators import load_generator, resolve_model
-    from ganclip.video import VideoWriter, check_output
+    from ganclip.video import check_output
 
     began = time.perf_counter()
+    options = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()
+               if k not in ("audio", "output", "resume", "restart", "quiet", "began",
+                            "check_output", "frames_dir", "plan_out")}
     song = Path(audio)
-    size = _check_range(size, *SIZE_RANGE, "--size", int)
-    size += size % 2  # H.264 4:2:0 needs an even side
-    batch = _check_range(batch, 1, 1024, "--batch", int)
     output = check_output(Path(output) if output else Path.cwd() / f"{song.stem}.mp4")
+    work = _Work(output)
+    if resume and restart:
+        raise BadInputError("--resume and --restart contradict each other; give one")
+    if resume:
+        options = work.saved_options(song)
+    elif restart:
+        work.remove()
+    return _render(song, output, work, options, frames_dir=frames_dir, plan_out=plan_out,
+                   quiet=quiet, began=began)
+
+
+def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_dir, plan_out,
+            quiet: bool, began: float) -> RenderResult:
+    from ganclip.generators import load_generator, resolve_model
+    from ganclip.video import VideoWriter
+
+    o = dict(options)
+    size = _check_range(o["size"], *SIZE_RANGE, "--size", int)
+    size += size % 2  # H.264 4:2:0 needs an even side
+    batch = _check_range(o["batch"], 1, 1024, "--batch", int)
     if plan_out is not None and not Path(plan_out).parent.is_dir():
         raise BadInputError(f"folder of --plan-out {plan_out} does not exist")
-    model_name, notice = resolve_model(model, weights=weights)
+    model_name, notice = resolve_model(o["model"], weights=o["weights"])
+    weights = o["weights"]
     if model_name.startswith("biggan"):  # fetch or find weights before any long work
         from ganclip.weights import resolve_weights
 
         weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
 
     info = audio_io.probe(song)
-    if plan_in is not None:
-        plan = _load_plan(plan_in, song, info)
+    identity = {"options": {**o, "model": model_name}, "song": _song_identity(song)}
+    plan = work.open(identity)
+    if plan is None:
+        if o["plan_in"] is not None:
+            plan = _load_plan(o["plan_in"], song, info)
+        else:
+            plan = analyze(song, quiet=quiet, **{k: o[k] for k in inspect.signature(
+                analyze).parameters if k not in ("audio", "quiet")})
+        plan.settings.update(model=model_name, size=size)
+        work.start(identity, plan)
     else:
-        plan = analyze(song, fps=fps, mode=mode, types=types, type_names=type_names,
-                       types_file=types_file, transitions=transitions, ema_span=ema_span,
-                       pulse=pulse, motion=motion, smoothing=smoothing,
-                       sensitivity=sensitivity, truncation_range=truncation_range,
-                       classes_from=classes_from, seed=seed, start=start,
-                       duration=duration, quiet=quiet)
+        log.info(f"resuming the render in {work.folder}: {work.done_frames(plan)} of "
+                 f"{len(plan)} frames are done")
     if notice:  # once every input has been checked
         log.info(notice)
-    plan.settings.update(model=model_name, size=size)
     plan_path = plan.save(plan_out) if plan_out is not None else None
-    generator = load_generator(model_name, size=size, seed=seed, device=device,
-                               weights=weights, precision=precision, quiet=quiet)
-    with VideoWriter(output, fps=plan.fps, size=size, audio=info,
-                     audio_start=plan.settings["start"],
-                     audio_duration=plan.settings["audio_seconds"],
-                     frames_dir=frames_dir) as writer:
+    segments = _segments(len(plan), plan.fps)
+    todo = [k for k in range(len(segments)) if not work.segment(k).is_file()]
+    if todo:
+        generator = load_generator(model_name, size=size, seed=o["seed"], device=o["device"],
+                                   weights=weights, precision=o["precision"], quiet=quiet)
+        log.debug(f"{len(segments)} segments of up to {SEGMENT_SECONDS:g} s; "
+                  f"{len(segments) - len(todo)} already done")
+    try:
         with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
-            for first in range(0, len(plan), batch):
-                frames = generator(*plan.batch(first, min(first + batch, len(plan))))
-                writer.write(frames)
-                bar.update(len(frames))
-        path = writer.close()
+            bar.update(len(plan) - sum(b - a for a, b in (segments[k] for k in todo)))
+            for k in todo:
+                a, b = segments[k]
+                with VideoWriter(work.segment(k), fps=plan.fps, size=size,
+                                 frames_dir=frames_dir, first_frame=a) as writer:
+                    for first in range(a, b, batch):
+                        frames = _interruptible(generator, *plan.batch(first, min(first + batch,
+                                                                                  b)))
+                        writer.write(frames)
+                        bar.update(len(frames))
+                log.debug(f"segment {k + 1}/{len(segments)} done: frames {a}-{b - 1}")
+        log.debug(f"joining {len(segments)} segments into {output} and muxing the audio")
+        with VideoWriter(output, fps=plan.fps, size=size, audio=info,
+                         audio_start=plan.settings["start"],
+                         audio_duration=plan.settings["audio_seconds"],
+                         template=work.segment(0)) as writer:
+            for k in range(len(segments)):
+                writer.append(work.segment(k))
+            if writer.count != len(plan):
+                raise EncodingError(f"the segments in {work.folder} hold {writer.count} "
+                                    f"frames, not {len(plan)}; rerun with --restart")
+            path = writer.close()
+    except KeyboardInterrupt as exc:
+        exc.kept = work.describe(plan)
+        raise
+    except EncodingError as exc:
+        raise EncodingError(f"{exc}; {work.describe(plan)}: run the same command again to "
+                            "resume") from None
+    work.remove()
     return RenderResult(path=path, frames=len(plan), fps=plan.fps,
                         duration=len(plan) / plan.fps, seconds=time.perf_counter() - began,
                         model=model_name, plan_path=plan_path)
+
+
+def _segments(n_frames: int, fps: float) -> list[tuple[int, int]]:
+    """``[start, stop)`` frames of each resumable segment."""
+    step = max(1, int(round(SEGMENT_SECONDS * fps)))
+    return [(a, min(a + step, n_frames)) for a in range(0, n_frames, step)]
+
+
+def _song_identity(song: Path) -> dict:
+    stat = song.stat()
+    return {"path": str(song.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _interruptible(fn, *args):
+    """``fn(*args)`` in a worker thread, so Ctrl-C stops the render at once instead of after
+    the generator's batch (seconds to minutes for BigGAN on a CPU)."""
+    result, done = {}, threading.Event()
+
+    def work():
+        try:
+            result["value"] = fn(*args)
+        except BaseException as exc:  # handed to the waiting thread
+            result["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, daemon=True, name="ganclip-generator").start()
+    while not done.wait(0.1):
+        pass
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+class _Work:
+    """The work folder ``<output>.parts/`` of a resumable render.
+
+    It holds ``settings.json`` (what the render was asked to make), ``plan.npz`` and the
+    finished segments ``segment_NNNNN.mp4``, each written under a temporary name and renamed
+    when complete, so a file there is always whole.
+    """
+
+    def __init__(self, output: Path):
+        self.folder = output.with_name(output.name + ".parts")
+        self.settings = self.folder / "settings.json"
+        self.plan = self.folder / "plan.npz"
+
+    def segment(self, k: int) -> Path:
+        return self.folder / f"segment_{k:05d}.mp4"
+
+    def _saved(self) -> dict | None:
+        if not self.folder.exists():
+            return None
+        try:
+            saved = json.loads(self.settings.read_text())
+            if saved.get("version") != WORK_VERSION or not self.plan.is_file():
+                raise ValueError("another version")
+            return saved
+        except (OSError, ValueError, AttributeError):
+            raise BadInputError(f"{self.folder} is not a ganclip render in progress (or is "
+                                "damaged); move it away, or add --restart to replace it") from None
+
+    def saved_options(self, song: Path) -> dict:
+        """The options of the render to resume (``--resume``)."""
+        saved = self._saved()
+        if saved is None:
+            raise BadInputError(f"--resume: there is no unfinished render of this output "
+                                f"({self.folder} does not exist); leave out --resume")
+        if saved["song"]["path"] != str(song.resolve()):
+            raise BadInputError(f"--resume: {self.folder} is a render of "
+                                f"{saved['song']['path']}, not of {song}")
+        return saved["options"]
+
+    def open(self, identity: dict) -> Plan | None:
+        """The saved plan when the folder holds this very render; None when there is none.
+        Another render's folder is an error naming what differs."""
+        saved = self._saved()
+        if saved is None:
+            return None
+        theirs = {**saved["options"], **{f"song {k}": v for k, v in saved["song"].items()}}
+        ours = json.loads(json.dumps({**identity["options"], **{
+            f"song {k}": v for k, v in identity["song"].items()}}))
+        differ = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
+        if differ:
+            what = "; ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} now"
+                             for k in differ[:3])
+            raise BadInputError(f"{self.folder} holds an unfinished render with other settings "
+                                f"({what}); run that command again (or add --resume) to finish "
+                                f"it, or add --restart to start over")
+        for stale in self.folder.glob(".*.part"):  # a segment cut off by a crash
+            stale.unlink(missing_ok=True)
+        return Plan.load(self.plan)
+
+    def start(self, identity: dict, plan: Plan) -> None:
+        """Make the folder for a new render: the plan, then the settings that mark it ready."""
+        self.folder.mkdir(exist_ok=True)
+        plan.save(self.plan)
+        tmp = self.settings.with_name(".settings.json.tmp")
+        tmp.write_text(json.dumps({"version": WORK_VERSION, **identity}, indent=1))
+        os.replace(tmp, self.settings)
+
+    def done_frames(self, plan: Plan) -> int:
+        segments = _segments(len(plan), plan.fps)
+        return sum(b - a for k, (a, b) in enumerate(segments) if self.segment(k).is_file())
+
+    def describe(self, plan: Plan) -> str:
+        """Where the finished work is kept, in words."""
+        done = self.done_frames(plan)
+        return (f"{done / plan.fps:.0f} of {len(plan) / plan.fps:.0f} s of video "
+                f"({100 * done / max(len(plan), 1):.0f} %) are kept in {self.folder}")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def analysis_figure(audio, *, output="analysis.png", model: str = "auto", weights=None,

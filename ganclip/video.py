@@ -95,11 +95,16 @@ class VideoWriter:
     size : int, output side in pixels (even; H.264 4:2:0 needs it)
     audio : AudioInfo or None, the song to mux, cut to ``[audio_start, audio_start + audio_duration)``
     frames_dir : folder to also write every frame as PNG, or None
+    first_frame : int, number of the first frame in the PNG names (a segment of a longer video)
+    template : path of a video written by a VideoWriter, or None. Given, the writer copies
+        encoded video instead of encoding frames: :meth:`append` adds whole files made with
+        the same settings (the first of them is the template), without re-encoding.
     """
 
     def __init__(self, path, *, fps: float, size: int, audio: AudioInfo | None = None,
                  audio_start: float = 0.0, audio_duration: float | None = None,
-                 crf: int = 20, preset: str = "veryfast", frames_dir=None):
+                 crf: int = 20, preset: str = "veryfast", frames_dir=None,
+                 first_frame: int = 0, template=None):
         import av
 
         self.path = check_output(path)
@@ -110,7 +115,8 @@ class VideoWriter:
             raise BadInputError(f"frames per second must be positive, not {fps!r}")
         self.size, self.rate = int(size), frame_rate(fps)
         self.frames_dir = Path(frames_dir) if frames_dir else None
-        self.count = 0
+        self.count, self.first_frame = 0, first_frame
+        self.copying = template is not None
         self.closed = False
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
                                    dir=self.path.parent)
@@ -120,10 +126,15 @@ class VideoWriter:
             fmt = container_format(self.path)
             options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
             self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
-            self.video = self.container.add_stream("libx264", rate=self.rate)
-            self.video.width = self.video.height = size
-            self.video.pix_fmt = "yuv420p"
-            self.video.options = {"crf": str(crf), "preset": preset}
+            if self.copying:
+                with av.open(str(template)) as source:
+                    self.video = self.container.add_stream_from_template(
+                        source.streams.video[0])
+            else:
+                self.video = self.container.add_stream("libx264", rate=self.rate)
+                self.video.width = self.video.height = size
+                self.video.pix_fmt = "yuv420p"
+                self.video.options = {"crf": str(crf), "preset": preset}
             self.audio = self.feed = None
             if audio is not None:
                 self._add_audio(audio, audio_start, audio_duration)
@@ -195,7 +206,8 @@ class VideoWriter:
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 if self.frames_dir is not None:
                     self._write_png(frame if rgb.shape[0] == self.size else frame.reformat(
-                        self.size, self.size, "rgb24", interpolation="LANCZOS"), self.count)
+                        self.size, self.size, "rgb24", interpolation="LANCZOS"),
+                        self.first_frame + self.count)
                 frame = frame.reformat(self.size, self.size, "yuv420p", interpolation="LANCZOS")
                 # Set the time base too: a frame copies it from its source, which the PNG
                 # encoder may have stamped with its own.
@@ -206,6 +218,36 @@ class VideoWriter:
             self._encode_audio_until(float(self.count / self.rate))
         except (OSError, av.FFmpegError) as exc:
             raise self._oserror(exc) from None
+
+    def append(self, segment) -> int:
+        """Copy the encoded video of ``segment`` (a file a VideoWriter made with the same
+        size, rate and encoder settings) after what is written, and the song's audio up to
+        its end. Returns the number of frames added.
+
+        Each segment starts with a keyframe, so the joined stream decodes to exactly the
+        segments' frames; timestamps are shifted by the frames before it.
+        """
+        import av
+
+        try:
+            with av.open(str(segment)) as source:
+                stream = source.streams.video[0]
+                offset = Fraction(self.count) / self.rate / stream.time_base
+                shift = int(round(offset))
+                added = 0
+                for packet in source.demux(stream):
+                    if packet.size == 0:  # the demuxer's end marker
+                        continue
+                    packet.pts = None if packet.pts is None else packet.pts + shift
+                    packet.dts = None if packet.dts is None else packet.dts + shift
+                    packet.stream = self.video
+                    self.container.mux(packet)
+                    added += 1
+            self.count += added
+            self._encode_audio_until(float(self.count / self.rate))
+        except (OSError, av.FFmpegError) as exc:
+            raise self._oserror(exc) from None
+        return added
 
     def _oserror(self, exc: Exception) -> EncodingError:
         if getattr(exc, "errno", None) == errno.ENOSPC:
@@ -223,8 +265,9 @@ class VideoWriter:
         if self.closed:
             return self.path
         try:
-            for packet in self.video.encode(None):
-                self.container.mux(packet)
+            if not self.copying:
+                for packet in self.video.encode(None):
+                    self.container.mux(packet)
             self._encode_audio_until(None)
             self.container.close()
             # mkstemp made the file private (0600); give it the permissions of any new file.

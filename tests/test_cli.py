@@ -161,23 +161,34 @@ def test_python_dash_m_runs_the_same_cli(song, tmp_path):
 
 
 @pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
-def test_a_stopped_render_exits_cleanly_and_leaves_nothing(sig, code, tmp_path):
+def test_a_stopped_render_keeps_its_segments_and_resumes(sig, code, tmp_path):
     import signal
     import time
 
     import soundfile as sf
 
     long_song = tmp_path / "long.wav"
-    sf.write(long_song, np.tile(two_part_song(), 40), 22050)  # 2 minutes
-    proc = subprocess.Popen([sys.executable, "-m", "ganclip", "render", str(long_song), "-o",
-                             str(tmp_path / "v.mp4"), "--size", "64", "-q"],
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".v.mp4.*")) and time.monotonic() < deadline:
-        time.sleep(0.1)  # wait until the video is being written
+    sf.write(long_song, np.tile(two_part_song(), 20), 22050)  # 1 minute
+    command = [sys.executable, "-m", "ganclip", "render", str(long_song), "-o",
+               str(tmp_path / "v.mp4"), "--size", "64", "--fps", "10", "-q"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    parts = tmp_path / "v.mp4.parts"
+    deadline = time.monotonic() + 120
+    while not list(parts.glob("segment_00001.mp4")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait until a segment is finished and the next is being drawn
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code
-    assert err.strip().splitlines()[-1].startswith("error: interrupted")
-    assert "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: interrupted ({sig})") and "v.mp4.parts" in last
+    assert "--resume" in last and "Traceback" not in err
+    assert not (tmp_path / "v.mp4").exists()
+    kept = sorted(p.name for p in parts.iterdir())
+    assert "plan.npz" in kept and "segment_00001.mp4" in kept
+    assert not [n for n in kept if n.startswith(".")]  # no half-written segment
+    again = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert again.returncode == 0, again.stderr
+    assert not parts.exists()
+    frames, video_s, audio_s, _ = probe_video(tmp_path / "v.mp4")
+    assert frames == 600 and np.isclose(video_s, 60.0) and abs(audio_s - video_s) < 0.1

@@ -101,7 +101,8 @@ def test_start_past_the_end_is_refused(song, tmp_path):
         ganclip.render(song, output=tmp_path / "o.mp4", start=9, quiet=True)
 
 
-def test_a_failed_render_leaves_no_file(song, tmp_path, monkeypatch):
+def test_a_failed_render_leaves_no_video_and_no_half_written_segment(song, tmp_path,
+                                                                     monkeypatch):
     import ganclip.generators.cppn as cppn
 
     def broken(self, z, y, truncation):
@@ -110,4 +111,7 @@ def test_a_failed_render_leaves_no_file(song, tmp_path, monkeypatch):
     monkeypatch.setattr(cppn.CPPN, "__call__", broken)
     with pytest.raises(RuntimeError):
         ganclip.render(song, output=tmp_path / "o.mp4", fps=10, size=16, quiet=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4.parts", "song.wav"]
+    # kept for a resume: what was planned, nothing half-drawn
+    assert sorted(p.name for p in (tmp_path / "o.mp4.parts").iterdir()) == ["plan.npz",
+                                                                           "settings.json"]

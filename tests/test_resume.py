@@ -1,0 +1,173 @@
+"""Resumable renders: killed, interrupted, out of disk, and continued to the same video."""
+
+import errno
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import ganclip
+from conftest import probe_video, two_part_song
+from ganclip.errors import BadInputError, EncodingError
+
+FPS, SIZE = 10, 32
+
+
+def decoded(path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+@pytest.fixture
+def long_song(write_wav):
+    """30 s: 300 frames at 10 fps, 8 segments of 4 s."""
+    return write_wav(np.tile(two_part_song(), 10), name="long song é.wav")
+
+
+def cli(song, output, *extra):
+    return [sys.executable, "-m", "ganclip", "render", str(song), "-o", str(output),
+            "--fps", str(FPS), "--size", str(SIZE), "--batch", "4", "-q", *extra]
+
+
+def test_killed_renders_resume_to_exactly_the_uninterrupted_video(long_song, tmp_path):
+    reference = tmp_path / "reference.mp4"
+    done = subprocess.run(cli(long_song, reference, "--plan-out", str(tmp_path / "plan.npz")),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+
+    output = tmp_path / "killed.mp4"
+    parts = tmp_path / "killed.mp4.parts"
+    rng = np.random.default_rng(7)
+    kills = 0
+    for wait_for in (1, 3, 5):  # kill while segment `wait_for` is being drawn, at random
+        proc = subprocess.Popen(cli(long_song, output), stdin=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not (parts / f"segment_{wait_for - 1:05d}.mp4").exists() \
+                and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.3))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+        assert not output.exists() or proc.returncode == 0
+    assert kills >= 2  # the render was really cut off, more than once
+    final = subprocess.run(cli(long_song, output), capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+    assert final.returncode == 0, final.stderr
+    assert not parts.exists()
+
+    frames, video_s, audio_s, codecs = probe_video(output)
+    assert codecs == ("h264", "aac") and frames == 300 and np.isclose(video_s, 30.0)
+    assert abs(audio_s - video_s) < 1 / FPS
+    ours, theirs = decoded(output), decoded(reference)
+    assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
+
+    # and no glitch where the segments meet: every decoded frame is the frame the plan asks
+    # for (a dropped or doubled frame would shift everything after it)
+    from ganclip.choreography import Plan
+    from ganclip.generators import load_generator
+
+    plan = Plan.load(tmp_path / "plan.npz")
+    drawn = load_generator("cppn", size=SIZE, seed=0)(*plan.batch(0, len(plan))).astype(float)
+
+    def psnr(a, b):
+        return 10 * np.log10(255 ** 2 / np.maximum(((a - b) ** 2).mean(axis=(1, 2, 3)), 1e-9))
+
+    same = psnr(ours.astype(float), drawn)
+    joins = np.arange(40, 300, 40)  # segments of 4 s
+    assert same[joins].min() > np.median(same) - 6  # no damaged frame where segments meet
+    import av
+
+    with av.open(str(output)) as c:  # and none dropped, doubled or mistimed
+        times = np.array([f.time for f in c.decode(video=0)])
+    assert np.allclose(times, np.arange(300) / FPS)
+
+
+def test_a_full_disk_keeps_the_finished_segments_and_the_next_run_resumes(
+        long_song, tmp_path, monkeypatch):
+    import av
+
+    reference = ganclip.render(long_song, output=tmp_path / "reference.mp4", fps=FPS,
+                               size=SIZE, quiet=True)
+    real, calls = av.VideoFrame.from_ndarray, []
+
+    def fills_up(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 130:  # in the 4th segment
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(av.VideoFrame, "from_ndarray", fills_up)
+    output = tmp_path / "full.mp4"
+    with pytest.raises(EncodingError, match="disk full.*12 of 30 s.*kept in .*full.mp4.parts"):
+        ganclip.render(long_song, output=output, fps=FPS, size=SIZE, quiet=True)
+    parts = sorted(p.name for p in (tmp_path / "full.mp4.parts").iterdir())
+    assert parts == ["plan.npz", "segment_00000.mp4", "segment_00001.mp4",
+                     "segment_00002.mp4", "settings.json"]
+    assert not output.exists()
+
+    monkeypatch.setattr(av.VideoFrame, "from_ndarray", real)  # space was freed
+    calls.clear()
+    ganclip.render(long_song, output=output, fps=FPS, size=SIZE, quiet=True)
+    assert np.array_equal(decoded(output), decoded(reference.path))
+    assert not (tmp_path / "full.mp4.parts").exists()
+
+
+def interrupted(song, output, monkeypatch, **options):
+    """Start a render and stop it (as Ctrl-C does) once two segments are done."""
+    from ganclip import video
+
+    real, segments = video.VideoWriter.close, []
+
+    def close(self):
+        path = real(self)
+        segments.append(path)
+        if len(segments) == 2:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(video.VideoWriter, "close", close)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        ganclip.render(song, output=output, quiet=True, **options)
+    monkeypatch.setattr(video.VideoWriter, "close", real)
+    return caught.value
+
+
+def test_an_interrupted_render_says_what_it_kept(long_song, tmp_path, monkeypatch):
+    stop = interrupted(long_song, tmp_path / "v.mp4", monkeypatch, fps=FPS, size=SIZE)
+    assert stop.kept.startswith("8 of 30 s of video (27 %) are kept in")
+
+
+def test_other_settings_against_an_unfinished_render_are_refused_or_restarted(
+        long_song, tmp_path, monkeypatch):
+    output = tmp_path / "v.mp4"
+    interrupted(long_song, output, monkeypatch, fps=FPS, size=SIZE, seed=1)
+    with pytest.raises(BadInputError, match=r"other settings \(seed 1 there, 2 now\).*"
+                                            r"--restart"):
+        ganclip.render(long_song, output=output, fps=FPS, size=SIZE, seed=2, quiet=True)
+    result = ganclip.render(long_song, output=output, fps=FPS, size=SIZE, seed=2,
+                            restart=True, quiet=True)
+    assert result.frames == 300 and not (tmp_path / "v.mp4.parts").exists()
+
+
+def test_resume_takes_the_saved_settings(long_song, tmp_path, monkeypatch):
+    output = tmp_path / "v.mp4"
+    interrupted(long_song, output, monkeypatch, fps=5, size=16, seed=3)
+    result = ganclip.render(long_song, output=output, resume=True, quiet=True)
+    assert result.fps == 5 and result.frames == 150
+    with pytest.raises(BadInputError, match="--resume: there is no unfinished render"):
+        ganclip.render(long_song, output=output, resume=True, quiet=True)
+
+
+def test_a_foreign_folder_in_the_way_is_refused(long_song, tmp_path):
+    (tmp_path / "v.mp4.parts").mkdir()
+    (tmp_path / "v.mp4.parts" / "notes.txt").write_text("mine")
+    with pytest.raises(BadInputError, match="is not a ganclip render in progress.*--restart"):
+        ganclip.render(long_song, output=tmp_path / "v.mp4", fps=FPS, size=SIZE, quiet=True)
