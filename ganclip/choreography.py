@@ -247,6 +247,7 @@ QUIET_SECTION_DB = 12.0  # a section up to this much quieter than the song still
 DRIFT_RATE = 0.35  # drift anchors passed per second at full loudness and motion 1
 BAND_GAIN = 0.35  # weight of the spectrum's bands in z at full loudness and motion 1
 CLASSES_FROM = ("sections", "chroma")
+FRAME_CHUNK = 4096  # frames per piece of the per-frame arithmetic (bounded temporaries)
 SILENCE_DB = -50.0  # dBFS: the loudest a song's "loud" reference may be taken to be
 
 
@@ -305,9 +306,11 @@ def pulses(features, *, sensitivity: float = 1.0):
     from ganclip.features import hit_level
 
     beats, onsets = features.beats, features.onsets
-    if len(beats):
-        near = np.abs(onsets[:, None] - beats[None, :]).min(axis=1) if len(onsets) else []
-        onsets = onsets[np.asarray(near) > 0.07] if len(onsets) else onsets
+    if len(beats) and len(onsets):  # onsets farther than 70 ms from the nearest beat
+        after = np.clip(np.searchsorted(beats, onsets), 1, len(beats) - 1) if len(beats) > 1 \
+            else np.zeros(len(onsets), int)
+        near = np.minimum(np.abs(onsets - beats[after]), np.abs(onsets - beats[after - 1]))
+        onsets = onsets[near > 0.07]
     times = np.concatenate([beats, onsets])
     if len(features.percussive) == 0 or len(times) == 0:
         return times, np.zeros(len(times), np.float32), np.full(len(times), 0.25, np.float32)
@@ -392,14 +395,18 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     phase = np.concatenate([[0.0], np.cumsum(energy[:-1])]) / rate * DRIFT_RATE * s.motion
     phase_at = np.interp(at, features.times, phase)
     anchors = rng.standard_normal((int(np.ceil(phase[-1] if len(phase) else 0)) + 4, dim))
-    drift = CubicSpline(np.arange(len(anchors)), anchors, axis=0)(phase_at) * 0.6
-    bands_db = _smooth(10 * np.log10(np.maximum(features.harmonic_mel, 1e-10)),
-                       seconds=s.smoothing, rate=rate)  # harmonic: the drums only pulse
-    bands = normalise_bands(bands_db.T)  # [rows, n_mels] in [-1, 1]
-    bands_at = np.stack([np.interp(at, features.times, b) for b in bands.T], axis=1)
-    perm = rng.permutation(dim)[:bands_at.shape[1]]
-    z = drift.astype(np.float32)
-    z[:, perm] += BAND_GAIN * s.motion * energy_at[:, None] * bands_at
+    spline = CubicSpline(np.arange(len(anchors)), anchors, axis=0)
+    perm = rng.permutation(dim)[:features.harmonic_mel.shape[0]]
+    z = np.empty((n_frames, dim), np.float32)
+    for a in range(0, n_frames, FRAME_CHUNK):  # float64 spline values, a chunk at a time
+        z[a:a + FRAME_CHUNK] = spline(phase_at[a:a + FRAME_CHUNK]) * 0.6
+    # the harmonic mel bands (the drums only pulse), smoothed, each normalised to [-1, 1]
+    # over the song, band by band so a long song needs no [bands, rows] temporaries
+    gain = (BAND_GAIN * s.motion * energy_at).astype(np.float32)
+    for band, row in zip(perm, features.harmonic_mel):
+        db = _smooth(10 * np.log10(np.maximum(row, 1e-10)), seconds=s.smoothing, rate=rate)
+        level = normalise_bands(db[:, None])[:, 0]
+        z[:, band] += gain * np.interp(at, features.times, level).astype(np.float32)
 
     # pulse: each hit pushes z along its own direction
     hits, strength, decay = pulses(features, sensitivity=s.sensitivity)
@@ -425,7 +432,9 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
         mix = transition_mix(labels, n_types=n_types, frames=transitions)
 
     base = np.stack([t.latent_vector() for t in image_types]).astype(np.float32)
-    z = np.clip(z + mix @ base, -Z_LIMIT, Z_LIMIT).astype(np.float32)
+    for a in range(0, n_frames, FRAME_CHUNK):
+        z[a:a + FRAME_CHUNK] += mix[a:a + FRAME_CHUNK] @ base
+    np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
     classes = np.stack([t.class_vector() for t in image_types]).astype(np.float32)
     type_trunc = mix @ np.array([t.truncation for t in image_types], np.float32)
     loud = _smooth(_level(features.rms ** 2, sensitivity=s.sensitivity),

@@ -17,6 +17,10 @@ import numpy as np
 HIT_ROWS = 3  # a hit's loudness is its peak over its onset row and the next two (~70 ms)
 HALF_TEMPO_DB = 3.0  # hits halfway between beats this close to the beats' loudness: half tempo
 MAX_BPM = 190.0  # doubling a tempo that was tracked at half never goes above this
+CHUNK_ROWS = 8192  # rows (3 min) per piece of the analyses that run in pieces on long songs
+TEMPO_CHUNK_ROWS = 2048  # the tempogram's are 345 lags deep, and complex while computed
+MAX_SECTION_UNITS = 1200  # segmentation units (beats, or groups of beats in a long song):
+# its graph is units², its eigendecomposition units³ (1200: 0.5 s, 12 MB)
 SILENT_BEAT_DB = 30.0  # leading/trailing beats this far below the song's loud hits are dropped
 
 
@@ -227,9 +231,12 @@ class SongAnalyzer:
 
     Only an STFT frame's worth of samples is buffered and only the reduced rows
     (141 floats per 23 ms) are kept, so memory does not grow with the audio's sample count.
+    The rows go into arrays sized for ``seconds`` of audio when that is known (a long song's
+    rows then never exist twice), grown by half when it is not or was short.
     """
 
-    def __init__(self, *, sr: int, settings: FeatureSettings = FeatureSettings()):
+    def __init__(self, *, sr: int, settings: FeatureSettings = FeatureSettings(),
+                 seconds: float | None = None):
         import librosa
 
         self.sr, self.settings = sr, settings
@@ -238,7 +245,24 @@ class SongAnalyzer:
         # centre the first frame on t = 0 as librosa does, with zeros before the song
         self.buffer = np.zeros(s.n_fft // 2, np.float32)
         self.n_samples = 0
-        self.rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        rows = 2 + int((seconds or 60.0) * sr) // s.hop
+        self.mel = np.empty((s.n_mels, rows), np.float32)
+        self.chroma = np.empty((12, rows), np.float32)
+        self.rms = np.empty(rows, np.float32)
+        self.filled = 0
+
+    def _keep(self, mel: np.ndarray, chroma: np.ndarray, rms: np.ndarray) -> None:
+        n = len(rms)
+        if self.filled + n > len(self.rms):
+            size = max(self.filled + n, len(self.rms) * 3 // 2)
+            for name in ("mel", "chroma", "rms"):
+                old = getattr(self, name)
+                grown = np.empty(old.shape[:-1] + (size,), np.float32)
+                grown[..., :self.filled] = old[..., :self.filled]
+                setattr(self, name, grown)
+        at = slice(self.filled, self.filled + n)
+        self.mel[:, at], self.chroma[:, at], self.rms[at] = mel, chroma, rms
+        self.filled += n
 
     def _frames(self, samples: np.ndarray) -> None:
         import librosa
@@ -248,8 +272,7 @@ class SongAnalyzer:
         power = spectrum ** 2
         chroma = librosa.feature.chroma_stft(S=power, sr=self.sr, tuning=0.0)
         rms = librosa.feature.rms(S=spectrum, frame_length=s.n_fft)[0]
-        self.rows.append(((self.mel_basis @ power).astype(np.float32),
-                          chroma.astype(np.float32), rms.astype(np.float32)))
+        self._keep(self.mel_basis @ power, chroma, rms)
 
     def push(self, block: np.ndarray) -> None:
         """Add the next block of mono float32 audio at ``sr``."""
@@ -265,15 +288,13 @@ class SongAnalyzer:
         """Close the stream (zeros after the end, as librosa pads) and derive the rest."""
         s = self.settings
         n_total = 1 + self.n_samples // s.hop
-        done = sum(r[0].shape[1] for r in self.rows)
-        missing = n_total - done
+        missing = n_total - self.filled
         if missing > 0:
             tail = np.zeros((missing - 1) * s.hop + s.n_fft, np.float32)
             tail[:len(self.buffer)] = self.buffer[:len(tail)]
             self._frames(tail)
-        mel, chroma, rms = (np.concatenate(parts, axis=-1)[..., :n_total]
-                            for parts in zip(*self.rows))
-        self.rows = []
+        mel, chroma, rms = (x[..., :n_total] for x in (self.mel, self.chroma, self.rms))
+        self.mel = self.chroma = self.rms = None
         return derive(mel, chroma, rms, sr=self.sr, duration=self.n_samples / self.sr,
                       settings=s)
 
@@ -298,17 +319,15 @@ def derive(mel: np.ndarray, chroma: np.ndarray, rms: np.ndarray, *, sr: int, dur
 
     s = settings
     times = librosa.frames_to_time(np.arange(mel.shape[1]), sr=sr, hop_length=s.hop)
-    harmonic, percussive = librosa.decompose.hpss(mel, kernel_size=s.hpss_kernel)
-    onset = librosa.onset.onset_strength(S=librosa.power_to_db(percussive, ref=np.max), sr=sr,
-                                         hop_length=s.hop).astype(np.float32)
+    mel = mel.astype(np.float32, copy=False)
+    harmonic, percussive_energy, onset = _hpss(mel, s.hpss_kernel, sr=sr, hop=s.hop)
     onsets = librosa.onset.onset_detect(onset_envelope=onset, sr=sr, hop_length=s.hop,
                                         units="time")
-    percussive_energy = percussive.sum(axis=0)
     tempo, beats = track_beats(onset, sr=sr, hop=s.hop, level=hit_level(percussive_energy))
     beat_labels, sections, section_labels = segment(mel, chroma, beats, sr=sr, hop=s.hop,
                                                     duration=duration, settings=s)
     return SongFeatures(sr=sr, hop=s.hop, duration=duration, times=times,
-                        mel=mel.astype(np.float32), harmonic_mel=harmonic.astype(np.float32),
+                        mel=mel, harmonic_mel=harmonic,
                         harmonic=harmonic.sum(axis=0).astype(np.float32),
                         percussive=percussive_energy.astype(np.float32),
                         onset=onset, onsets=onsets, chroma=chroma.astype(np.float32),
@@ -363,6 +382,64 @@ def _double_where_offbeats_hit(beats: np.ndarray, level: np.ndarray, *, rate: fl
     return np.sort(np.concatenate([beats, mids[double]]))
 
 
+def _tempo_curve(onset: np.ndarray, *, sr: int, hop: int) -> tuple[float, np.ndarray]:
+    """librosa's global tempo and tempo per row (``feature.tempo`` with and without
+    aggregation), from the tempogram computed :data:`TEMPO_CHUNK_ROWS` rows at a time.
+
+    The whole tempogram of a 60-minute song is 345 lags × 155 000 rows, 0.4 GB in float64
+    and several times that while it is computed; each of its columns only reads the onsets
+    within half a window, so chunks with that much margin give the same columns.
+    """
+    import librosa
+
+    win = int(librosa.time_to_frames(8.0, sr=sr, hop_length=hop))  # tempo()'s ac_size=8 s
+    n = len(onset)
+    local, total = np.empty(n), np.zeros((win, 1))
+    for a in range(0, n, TEMPO_CHUNK_ROWS):
+        b = min(n, a + TEMPO_CHUNK_ROWS)
+        lo, hi = max(0, a - win), min(n, b + win)
+        tg = librosa.feature.tempogram(onset_envelope=onset[lo:hi], sr=sr, hop_length=hop,
+                                       win_length=win)[:, a - lo:b - lo]
+        local[a:b] = librosa.feature.tempo(tg=tg, sr=sr, hop_length=hop, aggregate=None)
+        total[:, 0] += tg.sum(axis=1)
+    overall = librosa.feature.tempo(tg=total / n, sr=sr, hop_length=hop, aggregate=None)
+    return float(overall[0]), local
+
+
+def _hpss(mel: np.ndarray, kernel: tuple[int, int], *, sr: int,
+          hop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HPSS of the mel spectrogram, and the percussive part's energy and onset strength,
+    :data:`CHUNK_ROWS` rows at a time so that a long song needs no more [bands, rows] arrays
+    than the harmonic part it keeps.
+
+    Exact in chunks: HPSS's median filters reach ``kernel[0] // 2`` rows and a row's onset
+    strength reads the few rows before it, so each chunk is computed with that margin. The
+    onset strength is librosa's, on the percussive part in dB with an 80 dB floor below the
+    mel spectrogram's peak.
+
+    Returns
+    -------
+    harmonic : np.ndarray [shape=(n_mels, n)], the harmonic part of ``mel``
+    percussive : np.ndarray [shape=(n,)], the percussive part's energy per row
+    onset : np.ndarray [shape=(n,)], float32 onset strength of the percussive part
+    """
+    import librosa
+
+    n = mel.shape[1]
+    harmonic = np.empty_like(mel)
+    percussive, onset = np.empty(n, mel.dtype), np.empty(n, np.float32)
+    peak = float(mel.max()) if mel.size else 1.0
+    margin = kernel[0] // 2 + 1 + 8
+    for a in range(0, n, CHUNK_ROWS):
+        b = min(n, a + CHUNK_ROWS)
+        lo, hi = max(0, a - margin), min(n, b + margin)
+        h, p = librosa.decompose.hpss(mel[:, lo:hi], kernel_size=kernel)
+        harmonic[:, a:b], percussive[a:b] = h[:, a - lo:b - lo], p[:, a - lo:b - lo].sum(axis=0)
+        db = np.maximum(librosa.power_to_db(p, ref=peak, top_db=None), -80.0)
+        onset[a:b] = librosa.onset.onset_strength(S=db, sr=sr, hop_length=hop)[a - lo:b - lo]
+    return harmonic, percussive, onset
+
+
 def track_beats(onset: np.ndarray, *, sr: int, hop: int,
                 level: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Beat times that follow tempo changes, and the tempo from the median beat interval.
@@ -385,8 +462,7 @@ def track_beats(onset: np.ndarray, *, sr: int, hop: int,
 
     if len(onset) < 8 or not np.any(onset > 0):
         return 0.0, np.zeros(0)
-    overall = float(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=hop)[0])
-    local = librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=hop, aggregate=None)
+    overall, local = _tempo_curve(onset, sr=sr, hop=hop)
     for octave in (0.5, 1.0, 2.0):
         local[np.abs(local / (overall * octave) - 1) < 0.04] = overall
     _, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=hop,
@@ -416,9 +492,10 @@ def segment(mel: np.ndarray, chroma: np.ndarray, beats: np.ndarray, *, sr: int, 
     first ``max_section_kinds`` eigenvalues; kinds that do not separate the units
     (silhouette <= 0) mean one section. Silent ends are left out of the clustering and take
     their neighbour's label. Sections shorter than ``min_section`` seconds are merged into
-    their longer neighbour, and each change moves to the sharpest feature jump within 2
-    units. With fewer than 16 beats (silence, ambient
-    music) a 0.5 s grid stands in for the beats.
+    their longer neighbour, and each change moves to the sharpest feature jump within a
+    unit. With fewer than 16 beats (silence, ambient music) a 0.5 s grid stands in for the
+    beats; past :data:`MAX_SECTION_UNITS` beats (a 10-minute song at 120 BPM), units of
+    several beats keep the work bounded.
 
     Returns
     -------
@@ -436,6 +513,8 @@ def segment(mel: np.ndarray, chroma: np.ndarray, beats: np.ndarray, *, sr: int, 
         before = starts[0] - step * np.arange(int(starts[0] / step), 0, -1)
         after = starts[-1] + step * np.arange(1, int((duration - starts[-1]) / step) + 1)
         starts = np.concatenate([before[before > 0.05], starts, after[after < duration - 0.05]])
+    if len(starts) > MAX_SECTION_UNITS:  # a long song: units of several beats
+        starts = starts[::int(np.ceil(len(starts) / MAX_SECTION_UNITS))]
     frames = librosa.time_to_frames(starts, sr=sr, hop_length=hop)
     # one unit per row at most, none empty: a beat on row 0 would make unit 0 empty
     keep = (frames > 0) & (frames < mel.shape[1]) & (np.diff(frames, prepend=0) > 0)
@@ -444,8 +523,11 @@ def segment(mel: np.ndarray, chroma: np.ndarray, beats: np.ndarray, *, sr: int, 
     labels = np.zeros(len(unit_starts), np.int64)
     embedding = np.zeros((len(unit_starts), 1))
     if len(unit_starts) >= 8 and mel.shape[1] > 1:
-        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, ref=np.max, top_db=80),
-                                    n_mfcc=13)
+        peak = float(mel.max())
+        mfcc = np.concatenate([  # in pieces: no [bands, rows] dB copy of a long song
+            librosa.feature.mfcc(S=np.maximum(librosa.power_to_db(
+                mel[:, a:a + CHUNK_ROWS], ref=peak, top_db=None), -80.0), n_mfcc=13)
+            for a in range(0, mel.shape[1], CHUNK_ROWS)], axis=1)
         timbre = librosa.util.sync(mfcc, frames, aggregate=np.mean)
         harmony = librosa.util.sync(chroma, frames, aggregate=np.median)
         # a silent lead-in or fade-out tail is not a section of its own: cluster the

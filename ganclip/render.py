@@ -190,8 +190,9 @@ def _analyze(audio, *, fps, mode, types, type_names, types_file, transitions, em
                             f"--type-names gives {len(image_types)}")
 
     sr = audio_io.ANALYSIS_RATE
-    sink = FrameSpectra(sr=sr, fps=fps) if mode == "classic" else SongAnalyzer(sr=sr)
     total = duration or ((info.duration or 0) - start) or None
+    sink = FrameSpectra(sr=sr, fps=fps) if mode == "classic" else SongAnalyzer(sr=sr,
+                                                                                 seconds=total)
     with _progress(total=total and round(total, 1), unit="s", desc="analyse",
                    quiet=quiet) as bar:
         for block in audio_io.stream_mono(song, sr=sr, start=start, duration=duration, info=info):
@@ -217,6 +218,12 @@ def _analyze(audio, *, fps, mode, types, type_names, types_file, transitions, em
                              transitions=transitions, settings=knobs, seed=seed)
     plan.settings.update(song=str(song), start=start, duration=len(plan) / fps,
                          audio_seconds=sink.n_samples / sr)
+    if features is not None:
+        log.debug(f"analysis: {features.tempo:.1f} BPM, {len(features.beats)} beats, "
+                  f"{len(features.sections)} sections starting at "
+                  f"{', '.join(f'{t:.1f}' for t in features.sections[:, 0])} s")
+    log.debug(f"plan: {len(plan)} frames at {fps:g} fps, {mode} mode, image types "
+              f"{', '.join(plan.type_names)}")
     return plan, features
 
 
@@ -341,6 +348,8 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
     if todo:
         generator = load_generator(model_name, size=size, seed=o["seed"], device=o["device"],
                                    weights=weights, precision=o["precision"], quiet=quiet)
+        log.debug(f"generator {model_name} on {o['device']}, precision {o['precision']}, "
+                  f"{size}² frames in batches of {batch}")
         log.debug(f"{len(segments)} segments of up to {SEGMENT_SECONDS:g} s; "
                   f"{len(segments) - len(todo)} already done")
     try:
@@ -356,7 +365,8 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
                         writer.write(frames)
                         bar.update(len(frames))
                 log.debug(f"segment {k + 1}/{len(segments)} done: frames {a}-{b - 1}")
-        log.debug(f"joining {len(segments)} segments into {output} and muxing the audio")
+        log.debug(f"joining {len(segments)} segment{'s' if len(segments) != 1 else ''} into "
+                  f"{output} and muxing the audio")
         with VideoWriter(output, fps=plan.fps, size=size, audio=info,
                          audio_start=plan.settings["start"],
                          audio_duration=plan.settings["audio_seconds"],

@@ -192,3 +192,16 @@ def test_a_stopped_render_keeps_its_segments_and_resumes(sig, code, tmp_path):
     assert not parts.exists()
     frames, video_s, audio_s, _ = probe_video(tmp_path / "v.mp4")
     assert frames == 600 and np.isclose(video_s, 60.0) and abs(audio_s - video_s) < 0.1
+
+
+def test_verbose_says_what_is_happening(song, tmp_path, capsys):
+    code, out, err = run(["render", str(song), "-o", str(tmp_path / "v.mp4"), "--size", "16",
+                          "--fps", "10", "-v"], capsys)
+    assert code == 0, err
+    for said in ("note: probe", "soundfile", "analysis: ", "BPM", "plan: 30 frames",
+                 "generator cppn on cpu, precision auto", "segment 1/1 done",
+                 "joining 1 segment into"):
+        assert said in err, said
+    code, out, err = run(["render", str(song), "-o", str(tmp_path / "v.mp4"), "--size", "16",
+                          "--fps", "10"], capsys)
+    assert "segment 1/1" not in err and "probe" not in err  # not without --verbose
