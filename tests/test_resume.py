@@ -1,6 +1,7 @@
 """Resumable renders: killed, interrupted, out of disk, and continued to the same video."""
 
 import errno
+import os
 import signal
 import subprocess
 import sys
@@ -171,3 +172,37 @@ def test_a_foreign_folder_in_the_way_is_refused(long_song, tmp_path):
     (tmp_path / "v.mp4.parts" / "notes.txt").write_text("mine")
     with pytest.raises(BadInputError, match="is not a ganclip render in progress.*--restart"):
         ganclip.render(long_song, output=tmp_path / "v.mp4", fps=FPS, size=SIZE, quiet=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders; see the test below")
+def test_a_read_only_output_folder_is_refused_before_any_work(long_song, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(BadInputError, match="not writable"):
+            ganclip.render(long_song, output=folder / "v.mp4", quiet=True)
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_an_unwritable_output_folder_is_refused_before_the_analysis(long_song, tmp_path,
+                                                                    monkeypatch, capsys):
+    import importlib
+
+    from ganclip.cli import main
+
+    render_module = importlib.import_module("ganclip.render")  # the module, not the function
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(tmp_path)
+                        else real_access(path, mode))
+    monkeypatch.setattr(render_module, "analyze",
+                        lambda *a, **k: pytest.fail("analysed before checking the output"))
+    code = main(["render", str(long_song), "-o", str(tmp_path / "v.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"error: output folder {tmp_path} is not writable; choose " \
+                                "another --output\n"
+    assert not (tmp_path / "v.mp4.parts").exists()
