@@ -131,7 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=("list", "download"), default="list",
                         help="list (default) or download")
     models.add_argument("name", nargs="?", help="model to download, e.g. biggan-deep-256")
+    web = sub.add_parser("web", parents=[common], help="start the web page (Gradio) on this "
+                         "machine")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                     "127.0.0.1: this machine only)")
+    web.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    web.add_argument("--max-minutes", type=float, default=30.0, help="longest song the page "
+                     "accepts, in minutes (default 30)")
     return parser
+
+
+def _web(args) -> int:
+    from ganclip.web import serve
+
+    if not 0 < args.port < 65536:
+        raise BadInputError(f"--port must be between 1 and 65535; got {args.port}")
+    if not args.max_minutes > 0:
+        raise BadInputError(f"--max-minutes must be positive; got {args.max_minutes:g}")
+    serve(host=args.host, port=args.port, max_minutes=args.max_minutes)
+    return 0
 
 
 def _setup_logging(*, quiet: bool, verbose: bool) -> None:
@@ -300,6 +318,8 @@ def main(argv=None) -> int:
             return _types(args)
         if args.command == "models":
             return _models(args)
+        if args.command == "web":
+            return _web(args)
         parser.print_usage(sys.stderr)
         return 2
     except GanclipError as exc:

@@ -255,7 +255,7 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
            start: float | None = None, duration: float | None = None, frames_dir=None,
            plan_out=None, plan_in=None, batch: int = 8, device: str = "cpu", weights=None,
            precision: str = "auto", resume: bool = False, restart: bool = False,
-           quiet: bool = False) -> RenderResult:
+           progress=None, quiet: bool = False) -> RenderResult:
     """Make a music video of a song.
 
     Parameters are those of :func:`analyze`, plus:
@@ -276,6 +276,8 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     resume : continue the unfinished render in ``<output>.parts/`` with the settings saved
         there (the other options are not used); an error when there is none
     restart : throw away an unfinished render in ``<output>.parts/`` and start over
+    progress : callable ``progress(frames_done, frames_total)``, called after every batch; it
+        may raise ``KeyboardInterrupt`` to stop the render, which keeps what is finished
     quiet : no progress bars
 
     The render is resumable: it keeps the plan, its settings and every finished
@@ -294,7 +296,7 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     began = time.perf_counter()
     options = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()
                if k not in ("audio", "output", "resume", "restart", "quiet", "began",
-                            "check_output", "frames_dir", "plan_out")}
+                            "check_output", "frames_dir", "plan_out", "progress")}
     song = Path(audio)
     output = check_output(Path(output) if output else Path.cwd() / f"{song.stem}.mp4")
     work = _Work(output)
@@ -305,11 +307,11 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     elif restart:
         work.remove()
     return _render(song, output, work, options, frames_dir=frames_dir, plan_out=plan_out,
-                   quiet=quiet, began=began)
+                   progress=progress, quiet=quiet, began=began)
 
 
 def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_dir, plan_out,
-            quiet: bool, began: float) -> RenderResult:
+            progress, quiet: bool, began: float) -> RenderResult:
     from ganclip.generators import load_generator, resolve_model
     from ganclip.video import VideoWriter
 
@@ -354,7 +356,8 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
                   f"{len(segments) - len(todo)} already done")
     try:
         with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
-            bar.update(len(plan) - sum(b - a for a, b in (segments[k] for k in todo)))
+            done = len(plan) - sum(b - a for a, b in (segments[k] for k in todo))
+            bar.update(done)
             for k in todo:
                 a, b = segments[k]
                 with VideoWriter(work.segment(k), fps=plan.fps, size=size,
@@ -364,6 +367,9 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
                                                                                   b)))
                         writer.write(frames)
                         bar.update(len(frames))
+                        done += len(frames)
+                        if progress is not None:
+                            progress(done, len(plan))
                 log.debug(f"segment {k + 1}/{len(segments)} done: frames {a}-{b - 1}")
         log.debug(f"joining {len(segments)} segment{'s' if len(segments) != 1 else ''} into "
                   f"{output} and muxing the audio")
@@ -387,6 +393,10 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
     return RenderResult(path=path, frames=len(plan), fps=plan.fps,
                         duration=len(plan) / plan.fps, seconds=time.perf_counter() - began,
                         model=model_name, plan_path=plan_path)
+
+
+class OtherRenderError(BadInputError):
+    """The output's work folder holds an unfinished render with other settings."""
 
 
 def _segments(n_frames: int, fps: float) -> list[tuple[int, int]]:
@@ -473,7 +483,7 @@ class _Work:
         if differ:
             what = "; ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} now"
                              for k in differ[:3])
-            raise BadInputError(f"{self.folder} holds an unfinished render with other settings "
+            raise OtherRenderError(f"{self.folder} holds an unfinished render with other settings "
                                 f"({what}); run that command again (or add --resume) to finish "
                                 f"it, or add --restart to start over")
         for stale in self.folder.glob(".*.part"):  # a segment cut off by a crash

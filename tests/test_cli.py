@@ -205,3 +205,11 @@ def test_verbose_says_what_is_happening(song, tmp_path, capsys):
     code, out, err = run(["render", str(song), "-o", str(tmp_path / "v.mp4"), "--size", "16",
                           "--fps", "10"], capsys)
     assert "segment 1/1" not in err and "probe" not in err  # not without --verbose
+
+
+def test_web_without_gradio_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio now fails
+    code, _, err = run(["web"], capsys)
+    assert code == 2
+    assert err == "error: 'ganclip web' needs Gradio: pip install 'ganclip[web]' (or pip " \
+                  "install gradio)\n"

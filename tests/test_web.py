@@ -1,0 +1,148 @@
+"""The web page, driven in a real headless Chromium (Debian's) with Playwright's Python client."""
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import two_part_song
+
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+MISSING = [why for why, gone in (
+    ("the web extra is not installed (pip install '.[web]')",
+     importlib.util.find_spec("gradio") is None),
+    ("playwright is not installed (pip install '.[dev]')",
+     importlib.util.find_spec("playwright") is None),
+    (f"{CHROMIUM} is absent (apt-get install chromium)", not CHROMIUM.exists())) if gone]
+needs_browser = pytest.mark.skipif(bool(MISSING), reason="; ".join(MISSING))
+
+
+def test_cancel_stops_a_render_between_batches_and_keeps_it(write_wav, tmp_path):
+    import ganclip
+    from ganclip.web import Cancelled, Jobs
+
+    song = write_wav(np.tile(two_part_song(), 4))  # 12 s, 3 segments at 10 fps
+    jobs, seen = Jobs(max_minutes=30), []
+
+    def report(progress, desc, unit):
+        seen.append(progress)
+        if progress[0] >= 50:
+            jobs.cancel.set()  # the Cancel button, pressed mid-render
+
+    with pytest.raises(Cancelled) as stop:
+        ganclip.render(song, output=tmp_path / "v.mp4", fps=10, size=16, batch=10,
+                       progress=jobs.progress(report), quiet=True)
+    assert seen[:2] == [(10, 120), (20, 120)] and seen[-1] == (50, 120)
+    assert stop.value.kept.startswith("4 of 12 s of video")
+    assert (tmp_path / "v.mp4.parts" / "segment_00000.mp4").exists()
+
+
+def test_over_long_and_missing_songs_are_refused_in_words(write_wav):
+    from ganclip.errors import BadInputError
+    from ganclip.web import Jobs
+
+    song = write_wav(two_part_song(seconds=3.0))
+    with pytest.raises(BadInputError, match=r"0.1 minutes long; this page takes songs up to "
+                                            r"0.04 minutes"):
+        Jobs(max_minutes=0.04).song(str(song), None)
+    with pytest.raises(BadInputError, match="no song: upload one"):
+        Jobs(max_minutes=30).song(None, None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    port = free_port()
+    log = open(folder / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "ganclip", "web", "--port", str(port)],
+                            cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            assert proc.poll() is None, (folder / "server.log").read_text()
+            time.sleep(0.5)
+    else:
+        pytest.fail("the page did not come up in 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                    args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(server)
+        page.locator("#render").wait_for()
+        yield page
+        browser.close()
+
+
+def upload(page, path: Path) -> None:
+    page.locator("#song input[type=file]").set_input_files(str(path))
+    page.locator("#song").get_by_text(path.name).wait_for(timeout=30000)
+
+
+@needs_browser
+def test_a_song_uploaded_in_the_page_renders_and_plays(page, tmp_path):
+    song = tmp_path / "three seconds.wav"
+    sf.write(song, two_part_song(seconds=3.0), 22050)
+    upload(page, song)
+    page.locator("#size input").fill("32")
+    page.locator("#fps input").fill("10")
+    page.click("#render")
+    page.wait_for_function("""() => {
+        const v = document.querySelector('#video video');
+        return v && v.readyState >= 1 && isFinite(v.duration);
+    }""", timeout=180000)
+    duration = page.evaluate("document.querySelector('#video video').duration")
+    assert abs(duration - 3.0) < 0.1
+    assert "wrote three seconds.mp4: 30 frames at 10 fps" in page.locator("#status").inner_text()
+    page.evaluate("document.querySelector('#video video').play()")
+    page.wait_for_function("document.querySelector('#video video').currentTime > 0.5",
+                           timeout=30000)
+    assert page.locator('#download a[download="three seconds.mp4"]').count() == 1
+    page.click("#analyse")  # and the analysis figure, for the README's picture
+    page.locator("#analysis img").wait_for(timeout=120000)
+    assert "BPM" in page.locator("#status").inner_text()
+    page.screenshot(path=str(DOCS / "web.png"), full_page=True)
+
+
+@needs_browser
+def test_a_file_that_is_not_audio_gets_a_readable_error(page, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a song\n" * 100)
+    upload(page, notes)
+    page.click("#render")
+    status = page.locator("#status")
+    status.get_by_text("error:").wait_for(timeout=60000)
+    text = status.inner_text()
+    assert "notes.txt" in text and "Traceback" not in text
+    assert np.isnan(page.evaluate(
+        "(() => { const v = document.querySelector('#video video'); "
+        "return v ? v.duration : NaN; })()"))
