@@ -146,3 +146,30 @@ def test_a_file_that_is_not_audio_gets_a_readable_error(page, tmp_path):
     assert np.isnan(page.evaluate(
         "(() => { const v = document.querySelector('#video video'); "
         "return v ? v.duration : NaN; })()"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gradio") is None, reason="no gradio")
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("localhost", False),
+                                          ("::1", False), ("0.0.0.0", True),
+                                          ("192.168.1.5", True)])
+def test_listening_beyond_loopback_is_warned_about(host, warned, monkeypatch):
+    import ganclip.web as web
+
+    launched = {}
+
+    class Page:
+        jobs = web.Jobs(max_minutes=30)
+
+        def queue(self, **kwargs):
+            launched["queue"] = kwargs
+
+        def launch(self, **kwargs):
+            launched.update(kwargs)
+
+    said = []
+    monkeypatch.setattr(web, "build", lambda **kwargs: Page())
+    monkeypatch.setattr(web.log, "warning", said.append)
+    web.serve(host=host, port=7999)
+    assert launched["server_name"] == host and launched["queue"] == {
+        "default_concurrency_limit": 1}
+    assert any("anyone who can reach this machine" in line for line in said) == warned
