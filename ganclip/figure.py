@@ -16,12 +16,16 @@ import numpy as np
 THUMB = 128  # pixels, side of a thumbnail
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def describe(plan, features) -> list[str]:
     """The analysis as lines of text: tempo, beats, sections and the image type of each."""
     lines = [f"tempo {features.tempo:.1f} BPM, {len(features.beats)} beats, "
              f"{len(features.onsets)} percussive onsets, {features.duration:.1f} s"]
     chroma = plan.settings.get("classes_from") == "chroma"
-    lines.append(f"{len(features.sections)} sections"
+    lines.append(_count(len(features.sections), "section")
                  + (" (image types follow the chroma, not the sections)" if chroma else ":"))
     for (a, b), label in zip(features.sections, features.section_labels):
         look = "" if chroma else f"  {plan.type_names[label % len(plan.type_names)]}"
@@ -73,7 +77,7 @@ def write_figure(path, plan, features, frames: np.ndarray, *, title: str) -> Pat
     librosa.display.specshow(db, sr=features.sr, hop_length=features.hop, x_axis="time",
                              y_axis="mel", fmin=30, ax=spec, cmap="magma")
     spec.set(title=f"{title} — {features.tempo:.1f} BPM, {len(features.beats)} beats, "
-             f"{len(features.sections)} sections", xlabel=None)
+             f"{_count(len(features.sections), 'section')}", xlabel=None)
     for a in features.boundaries:
         spec.axvline(a, color="white", lw=1.2, ls="--")
     onset.plot(features.times, features.onset, lw=0.8, color="0.2", label="percussive onsets")
