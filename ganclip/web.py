@@ -85,6 +85,9 @@ class Jobs:
 def _options(model, mode, fps, size, types, transitions, pulse, motion, smoothing,
              sensitivity, truncation_lo, truncation_hi, classes_from, seed, start, duration):
     """The page's choices as :func:`ganclip.render.render` keyword options."""
+    for value, label in ((fps, "Frames per second"), (size, "Size"), (seed, "Seed")):
+        if value is None:
+            raise BadInputError(f"{label} is empty; give it a number")
     return dict(model=model, mode=mode, fps=float(fps), size=int(size),
                 type_names=list(types) or None, transitions=None if transitions is None
                 or transitions < 0 else int(transitions), pulse=pulse, motion=motion,

@@ -173,3 +173,16 @@ def test_listening_beyond_loopback_is_warned_about(host, warned, monkeypatch):
     assert launched["server_name"] == host and launched["queue"] == {
         "default_concurrency_limit": 1}
     assert any("anyone who can reach this machine" in line for line in said) == warned
+
+
+def test_an_empty_number_field_is_refused_in_words():
+    from ganclip.errors import BadInputError
+    from ganclip.web import _options
+
+    with pytest.raises(BadInputError, match="Frames per second is empty; give it a number"):
+        _options("auto", "reactive", None, 256, [], -1, 0.7, 1, 0.25, 1, 0.6, 1.3,
+                 "sections", 0, 0, 0)
+    o = _options("cppn", "classic", 24, 64.0, ["coral reef"], -1, 0.7, 1, 0.25, 1, 0.6, 1.3,
+                 "sections", 3, 0, 5)
+    assert o["fps"] == 24.0 and o["size"] == 64 and o["type_names"] == ["coral reef"]
+    assert o["transitions"] is None and o["start"] is None and o["duration"] == 5.0
