@@ -256,6 +256,11 @@ def serve(*, host: str = LOOPBACK, port: int = 7860, max_minutes: float = MAX_MI
                     "can use the page and the files it makes")
     page = build(max_minutes=max_minutes)
     page.queue(default_concurrency_limit=1)
-    return page.launch(server_name=host, server_port=port, prevent_thread_lock=not block,
-                       allowed_paths=[str(page.jobs.folder)], show_error=False,
-                       max_file_size=f"{int(max_minutes * 20)}mb", quiet=False)
+    try:
+        return page.launch(server_name=host, server_port=port, prevent_thread_lock=not block,
+                           allowed_paths=[str(page.jobs.folder)], show_error=False,
+                           max_file_size=f"{int(max_minutes * 20)}mb", quiet=False)
+    except OSError:  # Gradio's message is about its own launch() arguments
+        raise BadInputError(f"cannot listen on {host} port {port}: it is in use, or the "
+                            "address is not this machine's; choose another --port or --host"
+                            ) from None

@@ -186,3 +186,17 @@ def test_an_empty_number_field_is_refused_in_words():
                  "sections", 3, 0, 5)
     assert o["fps"] == 24.0 and o["size"] == 64 and o["type_names"] == ["coral reef"]
     assert o["transitions"] is None and o["start"] is None and o["duration"] == 5.0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gradio") is None, reason="no gradio")
+def test_a_port_in_use_is_one_line(capsys):
+    from ganclip.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["web", "--port", str(port)])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and err.startswith(f"error: cannot listen on 127.0.0.1 port {port}")
+    assert err.endswith("choose another --port or --host")
