@@ -29,6 +29,7 @@ PREVIEW_SECONDS = 10.0  # Preview renders this much of the song
 PREVIEW_SIZE = 128  # at most this side, and at most PREVIEW_FPS
 PREVIEW_FPS = 15.0
 THUMB = 96  # px, the image types' thumbnails
+UPLOAD_MB_PER_MINUTE = 20  # upload cap per allowed minute: 16-bit 44.1 kHz stereo WAV is 10
 AUDIO_FOLDER = Path("audioFiles")
 
 
@@ -259,7 +260,7 @@ def serve(*, host: str = LOOPBACK, port: int = 7860, max_minutes: float = MAX_MI
     try:
         return page.launch(server_name=host, server_port=port, prevent_thread_lock=not block,
                            allowed_paths=[str(page.jobs.folder)], show_error=False,
-                           max_file_size=f"{int(max_minutes * 20)}mb", quiet=False)
+                           max_file_size=f"{int(max_minutes * UPLOAD_MB_PER_MINUTE)}mb", quiet=False)
     except OSError:  # Gradio's message is about its own launch() arguments
         raise BadInputError(f"cannot listen on {host} port {port}: it is in use, or the "
                             "address is not this machine's; choose another --port or --host"
