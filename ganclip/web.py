@@ -260,7 +260,8 @@ def serve(*, host: str = LOOPBACK, port: int = 7860, max_minutes: float = MAX_MI
     try:
         return page.launch(server_name=host, server_port=port, prevent_thread_lock=not block,
                            allowed_paths=[str(page.jobs.folder)], show_error=False,
-                           max_file_size=f"{int(max_minutes * UPLOAD_MB_PER_MINUTE)}mb", quiet=False)
+                           max_file_size=f"{int(max_minutes * UPLOAD_MB_PER_MINUTE)}mb",
+                           quiet=False)
     except OSError:  # Gradio's message is about its own launch() arguments
         raise BadInputError(f"cannot listen on {host} port {port}: it is in use, or the "
                             "address is not this machine's; choose another --port or --host"
