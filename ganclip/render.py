@@ -164,8 +164,9 @@ def _reactive_settings(pulse, motion, smoothing, sensitivity, truncation_range,
 
 def _analyze(audio, *, fps, mode, types, type_names, types_file, transitions, ema_span, pulse,
              motion, smoothing, sensitivity, truncation_range, classes_from, seed, start,
-             duration, quiet) -> tuple[Plan, SongFeatures | None]:
-    """:func:`analyze`, also returning the reactive mode's features (None in classic mode)."""
+             duration, quiet, info=None) -> tuple[Plan, SongFeatures | None]:
+    """:func:`analyze`, also returning the reactive mode's features (None in classic mode);
+    ``info`` is the song's :func:`~ganclip.audio.probe`, when the caller has it."""
     fps = float(frame_rate(_check_range(fps, *FPS_RANGE, "--fps")))
     if mode not in MODES:
         raise BadInputError(f"unknown mode '{mode}' (--mode); available: {', '.join(MODES)}")
@@ -177,7 +178,7 @@ def _analyze(audio, *, fps, mode, types, type_names, types_file, transitions, em
     knobs = _reactive_settings(pulse, motion, smoothing, sensitivity, truncation_range,
                                classes_from)
     song = Path(audio)
-    info = audio_io.probe(song)
+    info = info or audio_io.probe(song)
     start, duration = _cut(info, start, duration)
     chroma = mode == "reactive" and knobs.classes_from == "chroma"
     if chroma and types not in (None, 12):
@@ -335,8 +336,9 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
         if o["plan_in"] is not None:
             plan = _load_plan(o["plan_in"], song, info)
         else:
-            plan = analyze(song, quiet=quiet, **{k: o[k] for k in inspect.signature(
-                analyze).parameters if k not in ("audio", "quiet")})
+            plan, _ = _analyze(song, info=info, quiet=quiet, **{
+                k: o[k] for k in inspect.signature(analyze).parameters
+                if k not in ("audio", "quiet")})
         plan.settings.update(model=model_name, size=size)
         work.start(identity, plan)
     else:
@@ -483,9 +485,9 @@ class _Work:
         if differ:
             what = "; ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} now"
                              for k in differ[:3])
-            raise OtherRenderError(f"{self.folder} holds an unfinished render with other settings "
-                                f"({what}); run that command again (or add --resume) to finish "
-                                f"it, or add --restart to start over")
+            raise OtherRenderError(f"{self.folder} holds an unfinished render with other "
+                                   f"settings ({what}); run that command again (or add "
+                                   f"--resume) to finish it, or add --restart to start over")
         for stale in self.folder.glob(".*.part"):  # a segment cut off by a crash
             stale.unlink(missing_ok=True)
         return Plan.load(self.plan)

@@ -115,3 +115,12 @@ def test_a_failed_render_leaves_no_video_and_no_half_written_segment(song, tmp_p
     # kept for a resume: what was planned, nothing half-drawn
     assert sorted(p.name for p in (tmp_path / "o.mp4.parts").iterdir()) == ["plan.npz",
                                                                            "settings.json"]
+
+
+def test_a_render_probes_the_song_once(song, tmp_path, monkeypatch):
+    from ganclip import audio as audio_io
+
+    real, probed = audio_io.probe, []
+    monkeypatch.setattr(audio_io, "probe", lambda path: probed.append(path) or real(path))
+    ganclip.render(song, output=tmp_path / "o.mp4", fps=10, size=16, quiet=True)
+    assert probed == [song]
