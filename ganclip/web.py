@@ -109,12 +109,10 @@ def _model_choices() -> list[tuple[str, str]]:
     return choices
 
 
-def _thumbnails() -> list[tuple[np.ndarray, str]]:
-    """One small picture of every image type, by the built-in generator."""
+def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
+    """One small picture of each image type, by the built-in generator."""
     from ganclip.generators import load_generator
-    from ganclip.imagetypes import available_types
 
-    types = available_types(search_dir=Path.cwd())
     generator = load_generator("cppn", size=THUMB, seed=0)
     z = np.stack([t.latent_vector() for t in types]).astype(np.float32)
     y = np.stack([t.class_vector() for t in types]).astype(np.float32)
@@ -133,7 +131,7 @@ def build(*, max_minutes: float = MAX_MINUTES):
     jobs = Jobs(max_minutes)
     songs = sorted(p.name for p in AUDIO_FOLDER.glob("*") if p.is_file()) \
         if AUDIO_FOLDER.is_dir() else []
-    type_names = [t.name for t in available_types(search_dir=Path.cwd())]
+    image_types = available_types(search_dir=Path.cwd())
 
     def failed(exc: Exception) -> str:
         return f"**error:** {' '.join(str(exc).split())}"
@@ -202,10 +200,10 @@ def build(*, max_minutes: float = MAX_MINUTES):
                                      precision=0, elem_id="size")
                     transitions = gr.Number(-1, label="Transition frames (-1: fps/3)",
                                             precision=0, elem_id="transitions")
-                types = gr.Dropdown(type_names, value=[], multiselect=True,
+                types = gr.Dropdown([t.name for t in image_types], value=[], multiselect=True,
                                     label="Image types (empty: chosen by the seed)",
                                     elem_id="types")
-                gr.Gallery(_thumbnails(), label="Image types", columns=8, height=220,
+                gr.Gallery(_thumbnails(image_types), label="Image types", columns=8, height=220,
                            allow_preview=False)
                 with gr.Accordion("Reactive knobs", open=False):
                     pulse = gr.Slider(0, 3, R.pulse, label="Pulse (jolt on the beat)")
