@@ -13,15 +13,13 @@ import pytest
 import ganclip
 from conftest import probe_video, two_part_song
 from ganclip.errors import BadInputError, EncodingError
+from media import decode_frames
 
 FPS, SIZE = 10, 32
 
 
 def decoded(path) -> np.ndarray:
-    import av
-
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    return np.stack([f.to_ndarray(format="rgb24") for f in decode_frames(path)])
 
 
 @pytest.fixture
@@ -84,10 +82,7 @@ def test_killed_renders_resume_to_exactly_the_uninterrupted_video(long_song, tmp
     same = psnr(ours.astype(float), drawn)
     joins = np.arange(40, 300, 40)  # segments of 4 s
     assert same[joins].min() > np.median(same) - 6  # no damaged frame where segments meet
-    import av
-
-    with av.open(str(output)) as c:  # and none dropped, doubled or mistimed
-        times = np.array([f.time for f in c.decode(video=0)])
+    times = np.array([f.time for f in decode_frames(output)])  # none dropped, doubled, mistimed
     assert np.allclose(times, np.arange(300) / FPS)
 
 
