@@ -50,6 +50,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MIN_PSNR_DB = 30.0  # a reduced precision "auto" may pick must draw this close to fp32
 PACKED_SHAPES = 1  # input shapes (batch sizes) a conv keeps packed weights for (memory)
 ATTENTION_QUERIES = 256  # queries per block in the fast path's attention
+FOLD_RATIO = 4  # fold a norm into its conv when the output has this many times the weights
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,6 +425,34 @@ class _Conv:
             out = F.conv2d(x, w, b, padding=args[0])
         return out if add_to is None else add_to.add_(out)
 
+    def norm_relu(self, x: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """``relu(conv(x) · gain + shift)``: this conv, then the batch norm and ReLU after it.
+
+        For one sample on a CPU, where the weight is small beside the output (the
+        high-resolution layers), the gain is folded into the weight's output channels and the
+        shift is the bias, and oneDNN applies the ReLU as it writes: no pass over the output.
+        Otherwise the conv, then one in-place pass (:func:`_affine_relu`).
+
+        Parameters
+        ----------
+        x : torch.Tensor [shape=(B, in, H, W)], channels-last
+        gain, shift : torch.Tensor [shape=(B, out, 1, 1)], per sample and channel
+        """
+        out_numel = x.shape[2] * x.shape[3] * (4 if self.transposed else 1) * len(shift[0])
+        if (self.packs is None or len(x) != 1 or self.bias is not None
+                or self.weight.numel() * FOLD_RATIO > out_numel):
+            return _affine_relu(self(x), gain, shift, inplace=True)
+        mkldnn, g = torch.ops.mkldnn, gain.reshape(-1)
+        w = self.weight * (g[None, :, None, None] if self.transposed else g[:, None, None, None])
+        w = w.contiguous(memory_format=torch.channels_last)
+        if self.transposed:
+            w = mkldnn._reorder_convolution_transpose_weight(w, *self.args, 1, list(x.shape))
+            return mkldnn._convolution_transpose_pointwise(x, w, shift.reshape(-1), *self.args,
+                                                           1, "relu", [], "")
+        w = mkldnn._reorder_convolution_weight(w, *self.args, 1, list(x.shape))
+        return mkldnn._convolution_pointwise(x, w, shift.reshape(-1), *self.args, 1, "relu", [],
+                                             "")
+
 
 @functools.cache
 def keep_freed_memory() -> bool:
@@ -546,6 +575,7 @@ class FastBigGAN:
                          conv(layer.conv_2.weight(), padding=1),
                          conv(layer.conv_3.weight(), layer.conv_3.bias)]
                 self.plan.append(("block", layer.upsample, layer.n_out, convs))
+            self.split = self._per_sample_from(g.layers)
             self.buffers = {}  # see _buffer
             self.last_norm = [t.detach().to(**f32) for t in (g.bn.running_means,
                                                              g.bn.running_vars, g.bn.weight,
@@ -553,6 +583,29 @@ class FastBigGAN:
             rgb = g.conv_to_rgb.weight()[:3]  # [3, C, 3, 3] → [27, C]: every tap's 3 outputs
             self.to_rgb = (rgb.permute(2, 3, 0, 1).reshape(27, -1).to(self.device, dtype),
                            g.conv_to_rgb.bias[:3].detach().to(**f32))
+
+    def _per_sample_from(self, layers) -> int:
+        """The first step of the plan from which a batch runs one sample at a time.
+
+        Weights dominate the low-resolution layers, so there a batch shares each pass over
+        them; activations dominate the high-resolution ones, where one sample's convs already
+        fill the CPU, and there each sample goes through alone: its norms fold into the convs
+        (:meth:`_Conv.norm_relu`), its tensors are a batch's fraction (cache, peak memory) and
+        reused by the next sample (:meth:`_buffer`). The tail starts where every later step's
+        output has :data:`FOLD_RATIO` times its weights. On CUDA, and without the packed oneDNN
+        ops, the whole batch runs together.
+        """
+        if self.device.type != "cpu" or not _packed_ops():
+            return len(self.plan)
+        split, side, channels = 0, 4, 0
+        for i, layer in enumerate(layers):
+            if isinstance(layer, GenBlock):
+                side, channels = side * (2 if layer.upsample else 1), layer.n_out
+            weights = sum(conv.weight_orig.numel() for conv in layer.children()
+                          if isinstance(conv, SNConv2d))
+            if channels * side * side < FOLD_RATIO * weights:
+                split = i + 1
+        return split
 
     def _norm_affines(self, cond, picks):
         """Per-sample gain and shift of every batch norm, the last one's at the end.
@@ -616,10 +669,9 @@ class FastBigGAN:
     def _block(self, k, x, upsample, n_out, convs, gains, shifts):
         # conv_0..2 have no bias: theirs are in the following norms' means
         h = torch.addcmul(shifts[0], x, gains[0], out=self._buffer(("bn_0", k), x.shape))
-        h = convs[0](h.relu_())
-        h = convs[1](_affine_relu(h, gains[1], shifts[1], inplace=True))
-        h = convs[2](_affine_relu(h, gains[2], shifts[2], inplace=True))
-        h = _affine_relu(h, gains[3], shifts[3], inplace=True)
+        h = convs[0].norm_relu(h.relu_(), gains[1], shifts[1])
+        h = convs[1].norm_relu(h, gains[2], shifts[2])
+        h = convs[2].norm_relu(h, gains[3], shifts[3])
         if not upsample:
             return convs[3](h, add_to=x[:, :n_out].contiguous(memory_format=torch.channels_last))
         # out = upsampled skip + bias, then += conv_3(h) (1×1: one matmul over the pixels)
@@ -643,15 +695,26 @@ class FastBigGAN:
         gains, shifts = self._norm_affines(cond, picks)  # the last ones for the final norm
         x = F.linear(cond, *self.gen_z).to(self.dtype)
         x = x.reshape(len(x), 4, 4, -1).permute(0, 3, 1, 2)  # TF order: already channels-last
-        k = 0
-        for step in self.plan:
+        x = self._steps(x, 0, self.split, gains, shifts)
+        images = []
+        for i in range(len(x)) if self.split < len(self.plan) else [slice(None)]:
+            one = slice(i, i + 1) if isinstance(i, int) else i
+            g, s = [t[one] for t in gains], [t[one] for t in shifts]
+            h = self._steps(x[one], self.split, len(self.plan), g, s)
+            h = _affine_relu(h, g[-1], s[-1], inplace=True)
+            images.append(torch.tanh(_to_rgb(h, *self.to_rgb)))
+        return images[0] if len(images) == 1 else torch.cat(images)
+
+    def _steps(self, x, first: int, last: int, gains, shifts) -> torch.Tensor:
+        """Run ``self.plan[first:last]`` on ``x``; ``gains``, ``shifts`` as :meth:`_norm_affines`."""
+        k = 4 * sum(step[0] == "block" for step in self.plan[:first])  # its first norm
+        for step in self.plan[first:last]:
             if step[0] == "attention":
                 x = self._attention(x, *step[1:])
             else:
                 x = self._block(k, x, *step[1:], gains[k:k + 4], shifts[k:k + 4])
                 k += 4
-        x = _affine_relu(x, gains[-1], shifts[-1], inplace=True)
-        return torch.tanh(_to_rgb(x, *self.to_rgb))
+        return x
 
 
 # ---------------------------------------------------------------------------------------------
