@@ -51,6 +51,7 @@ MIN_PSNR_DB = 30.0  # a reduced precision "auto" may pick must draw this close t
 PACKED_SHAPES = 1  # input shapes (batch sizes) a conv keeps packed weights for (memory)
 ATTENTION_QUERIES = 256  # queries per block in the fast path's attention
 FOLD_RATIO = 4  # fold a norm into its conv when the output has this many times the weights
+BAND_PIXELS = 4096  # pixels per band of the last block's output (FastBigGAN._last_step)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,7 +510,12 @@ def _to_rgb(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor) -> torch.Te
     rgb : torch.Tensor [shape=(B, 3, H, W)], fp32
     """
     b, c, h, w = x.shape
-    t = (taps @ x.permute(1, 0, 2, 3).reshape(c, -1)).float().view(3, 3, 3, b, h, w)
+    return _tap_sums(taps @ x.permute(1, 0, 2, 3).reshape(c, -1), bias, b, h, w)
+
+
+def _tap_sums(t: torch.Tensor, bias: torch.Tensor, b: int, h: int, w: int) -> torch.Tensor:
+    """``bias`` plus each tap's products ``t [27, B·H·W]`` shifted into place: ``[B, 3, H, W]``."""
+    t = t.float().view(3, 3, 3, b, h, w)
     out = bias.view(3, 1, 1, 1).expand(3, b, h, w).clone()
     for ky in range(3):
         for kx in range(3):
@@ -666,12 +672,16 @@ class FastBigGAN:
             self.buffers[key] = buf
         return buf
 
-    def _block(self, k, x, upsample, n_out, convs, gains, shifts):
+    def _bottleneck(self, k, x, convs, gains, shifts) -> torch.Tensor:
+        """A block up to its last conv: norm, ReLU, conv three times, then the last norm and ReLU."""
         # conv_0..2 have no bias: theirs are in the following norms' means
         h = torch.addcmul(shifts[0], x, gains[0], out=self._buffer(("bn_0", k), x.shape))
         h = convs[0].norm_relu(h.relu_(), gains[1], shifts[1])
         h = convs[1].norm_relu(h, gains[2], shifts[2])
-        h = convs[2].norm_relu(h, gains[3], shifts[3])
+        return convs[2].norm_relu(h, gains[3], shifts[3])
+
+    def _block(self, k, x, upsample, n_out, convs, gains, shifts):
+        h = self._bottleneck(k, x, convs, gains, shifts)
         if not upsample:
             return convs[3](h, add_to=x[:, :n_out].contiguous(memory_format=torch.channels_last))
         # out = upsampled skip + bias, then += conv_3(h) (1×1: one matmul over the pixels)
@@ -695,15 +705,52 @@ class FastBigGAN:
         gains, shifts = self._norm_affines(cond, picks)  # the last ones for the final norm
         x = F.linear(cond, *self.gen_z).to(self.dtype)
         x = x.reshape(len(x), 4, 4, -1).permute(0, 3, 1, 2)  # TF order: already channels-last
-        x = self._steps(x, 0, self.split, gains, shifts)
+        last = len(self.plan) - 1
+        head = min(self.split, last)
+        x = self._steps(x, 0, head, gains, shifts)
         images = []
-        for i in range(len(x)) if self.split < len(self.plan) else [slice(None)]:
+        for i in range(len(x)) if self.split <= last else [slice(None)]:
             one = slice(i, i + 1) if isinstance(i, int) else i
             g, s = [t[one] for t in gains], [t[one] for t in shifts]
-            h = self._steps(x[one], self.split, len(self.plan), g, s)
-            h = _affine_relu(h, g[-1], s[-1], inplace=True)
-            images.append(torch.tanh(_to_rgb(h, *self.to_rgb)))
+            h = self._steps(x[one], head, last, g, s)
+            images.append(torch.tanh_(self._last_step(h, g, s)))
         return images[0] if len(images) == 1 else torch.cat(images)
+
+    def _last_step(self, x, gains, shifts) -> torch.Tensor:
+        """The plan's last step, the last norm and ReLU, and to_rgb: fp32 ``[B, 3, side, side]``
+        before the tanh.
+
+        When the last step is an upsampling block and one sample runs on the CPU, its output,
+        the largest tensor of the pass (32 MB at 256²), is never made whole: a band of
+        :data:`BAND_PIXELS` at a time gets the upsampled skip and the bias, the 1×1 conv, the
+        norm and ReLU, and to_rgb's matmul while it is in the cache, instead of one pass over
+        memory for each.
+        """
+        step, last = self.plan[-1], len(self.plan) - 1
+        if step[0] != "block" or not step[1] or len(x) != 1 or self.split > last:
+            x = self._steps(x, last, last + 1, gains, shifts)
+            return _to_rgb(_affine_relu(x, gains[-1], shifts[-1], inplace=True), *self.to_rgb)
+        k = 4 * sum(s[0] == "block" for s in self.plan[:last])
+        n_out, conv = step[2], step[3][3]
+        h = self._bottleneck(k, x, step[3], gains[k:k + 4], shifts[k:k + 4])
+        _, c, height, width = h.shape
+        pixels = h[0].permute(1, 2, 0)  # [H, W, c], a view of the channels-last tensor
+        skip = x[0, :n_out].permute(1, 2, 0)  # [H/2, W/2, n_out]
+        weight, taps = conv.weight[:, :, 0, 0].T, self.to_rgb[0]
+        gain, shift = gains[-1].view(1, n_out), shifts[-1].view(1, n_out)
+        rows = max(2, BAND_PIXELS // width // 2 * 2)
+        band = h.new_empty(rows, width, n_out)
+        t = h.new_empty(27, height, width)  # every pixel's 9 taps × 3 colours
+        for y in range(0, height, rows):
+            r = min(rows, height - y)
+            out = band[:r]
+            up = skip[y // 2:(y + r) // 2, None, :, None, :]  # each skip pixel to 2×2 pixels
+            blocks = (r // 2, 2, width // 2, 2, n_out)
+            torch.add(up.expand(blocks), conv.bias, out=out.view(blocks))
+            flat = out.view(-1, n_out).addmm_(pixels[y:y + r].reshape(-1, c), weight)
+            torch.addcmul(shift, flat, gain, out=flat).relu_()
+            torch.mm(taps, flat.T, out=t[:, y:y + r].view(27, -1))
+        return _tap_sums(t.view(27, -1), self.to_rgb[1], 1, height, width)
 
     def _steps(self, x, first: int, last: int, gains, shifts) -> torch.Tensor:
         """Run ``self.plan[first:last]`` on ``x``; ``gains``, ``shifts`` as :meth:`_norm_affines`."""
