@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MIN_PSNR_DB = 30.0  # a reduced precision "auto" may pick must draw this close to fp32
 PACKED_SHAPES = 1  # input shapes (batch sizes) a conv keeps packed weights for (memory)
-ATTENTION_QUERIES = 256  # queries per block in the fast path's attention
+ATTENTION_QUERIES = 512  # queries per block in the fast path's attention
 FOLD_RATIO = 4  # fold a norm into its conv when the output has this many times the weights
 BAND_PIXELS = 4096  # pixels per band of the last block's output (FastBigGAN._last_step)
 
@@ -641,7 +641,7 @@ class FastBigGAN:
                    for t in (qkv[:, :c // 8], pooled[:, :c // 8], pooled[:, c // 8:]))
         out = q.new_empty(b, h * w, c // 2)
         # A block of queries at a time keeps the attention matrix [queries, pixels/4] in the
-        # cache (1 MB, not 16 per sample at 64²), and the softmax is done in place, normalised
+        # cache (2 MB, not 16 per sample at 64²), and the softmax is done in place, normalised
         # after the product with the values (a [queries, c/2] division, not [queries, pixels/4]):
         # 1.3× faster than torch.softmax. scaled_dot_product_attention would take its slow
         # generic path, the values being wider than the keys.
