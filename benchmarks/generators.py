@@ -9,11 +9,12 @@ minute at 512²; real weights are not needed for speed) on the same inputs, side
 process: the reference's stock model (``pytorch_pretrained_biggan.BigGAN``, eval mode,
 ``torch.no_grad``, its own forward, fp32) and ganclip's fast path at each precision (the
 ``BigGANGenerator.fast`` call, without the uint8 conversion). After a warm-up call each, the
-repeats alternate between them so that a busy machine slows both alike; the table gives the
-fastest repeat (s/frame), the speed-up over the reference (fastest over fastest, and the
-median of the repeats' back-to-back ratios, "paired"), the largest difference from the
-reference's fp32 output (pixels in [-1, 1]) and the PSNR of the uint8 frames against
-ganclip's fp32. Needs ``pip install pytorch-pretrained-biggan``.
+repeats alternate between them, in an order that turns each repeat, so that a busy machine
+slows both alike; the table gives the fastest repeat (s/frame), the speed-up over the
+reference (fastest over fastest, and the median of the repeats' back-to-back ratios,
+"paired"), the largest difference from the reference's fp32 output (pixels in [-1, 1]) and
+the PSNR of the uint8 frames against ganclip's fp32. Needs ``pip install
+pytorch-pretrained-biggan``.
 """
 
 import argparse
@@ -83,9 +84,12 @@ def main():
             runs.update({p: (lambda g=g: g.fast(noise, y, t)) for p, g in ours.items()})
             outputs = {key: run() for key, run in runs.items()}  # warm-up, and the pictures
             times = {key: [] for key in runs}
-            for _ in range(args.repeats):
-                for key, run in runs.items():
-                    times[key].append(seconds(run, batch))
+            keys = list(runs)
+            for repeat in range(args.repeats):
+                # the order turns each repeat, so that no run always follows the same other one
+                # (a run just after the reference page-faults in the memory the reference freed)
+                for key in keys[repeat % len(keys):] + keys[:repeat % len(keys)]:
+                    times[key].append(seconds(runs[key], batch))
             best = {key: min(v) for key, v in times.items()}
             # each repeat times the reference and ours back to back: the median of those
             # paired ratios is steadier than best/best when the machine's speed drifts
