@@ -15,10 +15,13 @@ Two ways to run it:
   weights; each conditional batch norm one per-sample per-channel affine computed once per
   batch (the preceding conv's bias folded into its mean); an upsample followed by a 3×3 conv
   done as one stride-2 transposed conv (2.25× fewer multiply-adds); only the 3 used channels
-  of ``conv_to_rgb``; channels-last tensors; weights packed once for oneDNN on CPUs; fp32,
-  bf16 or fp16. Same output as the module to ~1e-4 in fp32; on the 2-core development CPU
-  2.4-2.6× the reference's frames/s at 128², 2.5-3.7× at 256², 4-6× at 512²
-  (``benchmarks/generators.py``).
+  of ``conv_to_rgb``; channels-last tensors; fp32, bf16 or fp16. On CPUs, weights packed
+  once for oneDNN; a batch shares the weight-heavy low-resolution layers and goes one sample
+  at a time through the high-resolution ones, where each norm and ReLU fold into the conv
+  before it; the last block's output meets the last norm and ``conv_to_rgb`` in cache-sized
+  bands of rows. Same output as the module to ~1e-4 in fp32; on the 2-core development CPU
+  2.1-2.8× the reference's frames/s at 128², 2.3-3.4× at 256², 3.2-5.7× at 512², moving
+  from run to run on that shared machine (``benchmarks/generators.py``).
 
 :class:`BigGANGenerator` wraps both in ganclip's generator protocol; :func:`load_biggan`
 builds one from a weights folder.
