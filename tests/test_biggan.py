@@ -139,6 +139,27 @@ def test_the_plain_ops_path_draws_the_same(monkeypatch, state, gen):
     assert (plain.fast(z * t[:, None], y, t) - gen.fast(z * t[:, None], y, t)).abs().max() < 1e-5
 
 
+def test_the_tail_runs_one_sample_at_a_time_with_its_norms_folded(monkeypatch, gen):
+    # On the CPU a batch shares the weight-heavy head (blocks 0-1 and the attention here) and
+    # goes one sample at a time through the last 3 blocks: there every norm after a conv folds
+    # into that conv and the last norm is applied band by band, so only the head's 2 × 3 norms
+    # are separate passes over a whole batch; the plain path has 5 × 3 + the last one.
+    if not biggan._packed_ops():
+        pytest.skip("this torch lacks the packed oneDNN conv ops: everything runs plain")
+    passes = []
+    real = biggan._affine_relu
+    monkeypatch.setattr(biggan, "_affine_relu",
+                        lambda x, *a, **k: passes.append(len(x)) or real(x, *a, **k))
+    z, y = inputs(2)
+    gen(z, y, np.full(2, 0.5))
+    assert gen.fast.split == 3 and gen.fast.plan[2][0] == "attention"
+    assert passes == [2] * 6
+    passes.clear()
+    monkeypatch.setattr(biggan, "_packed_ops", lambda: False)
+    BigGANGenerator(gen.model, precision="fp32")(z, y, np.full(2, 0.5))
+    assert passes == [2] * 16
+
+
 def test_truncation_reads_the_statistics_as_the_reference_does():
     # on the grid: that row alone; between rows the reference's weights are swapped
     lo, hi, w_lo, w_hi = truncation_weights(np.array([0.4, 0.405, 1.0]), 51)
