@@ -198,6 +198,20 @@ def transition_mix(labels: np.ndarray, *, n_types: int, frames: int) -> np.ndarr
     return mix
 
 
+def type_arrays(image_types) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each image type's latent, class vector and truncation, stacked.
+
+    Returns
+    -------
+    latents : np.ndarray [shape=(N, dim)], float32
+    classes : np.ndarray [shape=(N, n_classes)], float32
+    truncations : np.ndarray [shape=(N,)], float32
+    """
+    return (np.stack([t.latent_vector() for t in image_types]).astype(np.float32),
+            np.stack([t.class_vector() for t in image_types]).astype(np.float32),
+            np.array([t.truncation for t in image_types], np.float32))
+
+
 def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: int,
                  ema_span: float = 15.0, seed: int = 0) -> Plan:
     """The seed's choreography: smoothed spectrum as z, k-means clusters as image types.
@@ -224,11 +238,8 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
     # A fixed seeded permutation, so neighbouring bands do not drive neighbouring
     # latent dimensions (the seed did the same).
     perm = np.random.default_rng(seed).permutation(n_bands)
-    base = np.stack([t.latent_vector() for t in image_types]).astype(np.float32)
+    base, classes, truncs = type_arrays(image_types)
     z = np.clip(spectrum[:, perm] + mix @ base, -Z_LIMIT, Z_LIMIT).astype(np.float32)
-
-    classes = np.stack([t.class_vector() for t in image_types]).astype(np.float32)
-    truncs = np.array([t.truncation for t in image_types], np.float32)
     return Plan(
         fps=fps, times=(np.arange(n_frames) / fps).astype(np.float64), z=z, mix=mix,
         classes=classes, truncation=(mix @ truncs).astype(np.float32), type=labels,
@@ -431,12 +442,11 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
         labels = features.section_labels[which] % n_types
         mix = transition_mix(labels, n_types=n_types, frames=transitions)
 
-    base = np.stack([t.latent_vector() for t in image_types]).astype(np.float32)
+    base, classes, truncs = type_arrays(image_types)
     for a in range(0, n_frames, FRAME_CHUNK):
         z[a:a + FRAME_CHUNK] += mix[a:a + FRAME_CHUNK] @ base
     np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
-    classes = np.stack([t.class_vector() for t in image_types]).astype(np.float32)
-    type_trunc = mix @ np.array([t.truncation for t in image_types], np.float32)
+    type_trunc = mix @ truncs
     loud = _smooth(_level(features.rms ** 2, sensitivity=s.sensitivity),
                    seconds=s.smoothing, rate=rate)
     lo, hi = s.truncation_range

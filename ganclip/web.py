@@ -111,12 +111,10 @@ def _model_choices() -> list[tuple[str, str]]:
 
 def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
     """One small picture of each image type, by the built-in generator."""
+    from ganclip.choreography import type_arrays
     from ganclip.generators import load_generator
 
-    generator = load_generator("cppn", size=THUMB, seed=0)
-    z = np.stack([t.latent_vector() for t in types]).astype(np.float32)
-    y = np.stack([t.class_vector() for t in types]).astype(np.float32)
-    frames = generator(z, y, np.array([t.truncation for t in types], np.float32))
+    frames = load_generator("cppn", size=THUMB, seed=0)(*type_arrays(types))
     return [(frame, t.name) for frame, t in zip(frames, types)]
 
 
