@@ -313,7 +313,7 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
 
 def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_dir, plan_out,
             progress, quiet: bool, began: float) -> RenderResult:
-    from ganclip.generators import load_generator, resolve_model
+    from ganclip.generators import load_generator
     from ganclip.video import VideoWriter
 
     o = dict(options)
@@ -322,12 +322,7 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
     batch = _check_range(o["batch"], 1, 1024, "--batch", int)
     if plan_out is not None and not Path(plan_out).parent.is_dir():
         raise BadInputError(f"folder of --plan-out {plan_out} does not exist")
-    model_name, notice = resolve_model(o["model"], weights=o["weights"])
-    weights = o["weights"]
-    if model_name.startswith("biggan"):  # fetch or find weights before any long work
-        from ganclip.weights import resolve_weights
-
-        weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
+    model_name, weights, notice = _resolve_model(o["model"], o["weights"], quiet=quiet)
 
     info = audio_io.probe(song)
     identity = {"options": {**o, "model": model_name}, "song": _song_identity(song)}
@@ -358,7 +353,7 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
                   f"{len(segments) - len(todo)} already done")
     try:
         with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
-            done = len(plan) - sum(b - a for a, b in (segments[k] for k in todo))
+            done = work.done_frames(plan)
             bar.update(done)
             for k in todo:
                 a, b = segments[k]
@@ -395,6 +390,19 @@ def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_di
     return RenderResult(path=path, frames=len(plan), fps=plan.fps,
                         duration=len(plan) / plan.fps, seconds=time.perf_counter() - began,
                         model=model_name, plan_path=plan_path)
+
+
+def _resolve_model(model: str, weights, *, quiet: bool):
+    """The concrete model for ``--model``, its weights fetched or found before any long work,
+    and ``auto``'s one-line notice (None otherwise)."""
+    from ganclip.generators import resolve_model
+
+    model_name, notice = resolve_model(model, weights=weights)
+    if model_name.startswith("biggan"):
+        from ganclip.weights import resolve_weights
+
+        weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
+    return model_name, weights, notice
 
 
 class OtherRenderError(BadInputError):
@@ -532,7 +540,7 @@ def analysis_figure(audio, *, output="analysis.png", model: str = "auto", weight
     lines : list of str, the analysis as text (tempo, beats, sections, image types)
     """
     from ganclip.figure import THUMB, describe, thumbnails, write_figure
-    from ganclip.generators import load_generator, resolve_model
+    from ganclip.generators import load_generator
 
     output = Path(output)
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -542,11 +550,7 @@ def analysis_figure(audio, *, output="analysis.png", model: str = "auto", weight
     if options.get("mode", "reactive") != "reactive":
         raise BadInputError("'ganclip analyze' shows the reactive analysis (beats, sections); "
                             "leave out --mode")
-    model_name, notice = resolve_model(model, weights=weights)
-    if model_name.startswith("biggan"):
-        from ganclip.weights import resolve_weights
-
-        weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
+    model_name, weights, notice = _resolve_model(model, weights, quiet=quiet)
     defaults = {k: p.default for k, p in inspect.signature(analyze).parameters.items()
                 if k != "audio"}
     plan, features = _analyze(audio, **{**defaults, **options, "quiet": quiet})
