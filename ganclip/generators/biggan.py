@@ -516,8 +516,30 @@ def _to_rgb(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor) -> torch.Te
     return _tap_sums(taps @ x.permute(1, 0, 2, 3).reshape(c, -1), bias, b, h, w)
 
 
+def _upsampled_residual(out: torch.Tensor, skip: torch.Tensor, h: torch.Tensor,
+                        conv: "_Conv") -> torch.Tensor:
+    """An upsampling block's end: ``out = conv(h) + nearest ×2 upsample of skip``, the 1×1
+    conv (with its bias) as one matmul over the pixels, the skip never upsampled in memory.
+
+    Parameters
+    ----------
+    out : torch.Tensor [shape=(..., H, W, n_out)], pixel-major, written
+    skip : torch.Tensor [shape=(..., H/2, W/2, n_out)], pixel-major view
+    h : torch.Tensor [shape=(..., H, W, c)], pixel-major view
+
+    Returns
+    -------
+    out as ``[pixels, n_out]``
+    """
+    *lead, height, width, n_out = out.shape
+    blocks = (*lead, height // 2, 2, width // 2, 2, n_out)  # each skip pixel's 2×2 pixels
+    torch.add(skip[..., :, None, :, None, :].expand(blocks), conv.bias, out=out.view(blocks))
+    return out.view(-1, n_out).addmm_(h.reshape(-1, h.shape[-1]), conv.weight[:, :, 0, 0].T)
+
+
 def _tap_sums(t: torch.Tensor, bias: torch.Tensor, b: int, h: int, w: int) -> torch.Tensor:
-    """``bias`` plus each tap's products ``t [27, B·H·W]`` shifted into place: ``[B, 3, H, W]``."""
+    """``bias`` plus each tap's products ``t [27, B·H·W]`` shifted into place:
+    ``[B, 3, H, W]``."""
     t = t.float().view(3, 3, 3, b, h, w)
     out = bias.view(3, 1, 1, 1).expand(3, b, h, w).clone()
     for ky in range(3):
@@ -676,7 +698,8 @@ class FastBigGAN:
         return buf
 
     def _bottleneck(self, k, x, convs, gains, shifts) -> torch.Tensor:
-        """A block up to its last conv: norm, ReLU, conv three times, then the last norm and ReLU."""
+        """A block up to its last conv: norm, ReLU, conv three times, then the last norm and
+        ReLU."""
         # conv_0..2 have no bias: theirs are in the following norms' means
         h = torch.addcmul(shifts[0], x, gains[0], out=self._buffer(("bn_0", k), x.shape))
         h = convs[0].norm_relu(h.relu_(), gains[1], shifts[1])
@@ -687,14 +710,10 @@ class FastBigGAN:
         h = self._bottleneck(k, x, convs, gains, shifts)
         if not upsample:
             return convs[3](h, add_to=x[:, :n_out].contiguous(memory_format=torch.channels_last))
-        # out = upsampled skip + bias, then += conv_3(h) (1×1: one matmul over the pixels)
-        b, c, height, width = h.shape
+        b, _, height, width = h.shape
         out = self._buffer(("out", k), (b, n_out, height, width))
-        blocks = (b, height // 2, 2, width // 2, 2, n_out)  # each input pixel's 2×2 outputs
-        skip = x[:, :n_out].permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(blocks)
-        torch.add(skip, convs[3].bias, out=out.permute(0, 2, 3, 1).view(blocks))
-        pixels = out.permute(0, 2, 3, 1).view(-1, n_out)
-        pixels.addmm_(h.permute(0, 2, 3, 1).reshape(-1, c), convs[3].weight[:, :, 0, 0].T)
+        _upsampled_residual(out.permute(0, 2, 3, 1), x[:, :n_out].permute(0, 2, 3, 1),
+                            h.permute(0, 2, 3, 1), convs[3])
         return out
 
     @torch.inference_mode()
@@ -712,8 +731,8 @@ class FastBigGAN:
         head = min(self.split, last)
         x = self._steps(x, 0, head, gains, shifts)
         images = []
-        for i in range(len(x)) if self.split <= last else [slice(None)]:
-            one = slice(i, i + 1) if isinstance(i, int) else i
+        one_by_one = self.split <= last
+        for one in [slice(i, i + 1) for i in range(len(x))] if one_by_one else [slice(None)]:
             g, s = [t[one] for t in gains], [t[one] for t in shifts]
             h = self._steps(x[one], head, last, g, s)
             images.append(torch.tanh_(self._last_step(h, g, s)))
@@ -733,31 +752,32 @@ class FastBigGAN:
         if step[0] != "block" or not step[1] or len(x) != 1 or self.split > last:
             x = self._steps(x, last, last + 1, gains, shifts)
             return _to_rgb(_affine_relu(x, gains[-1], shifts[-1], inplace=True), *self.to_rgb)
-        k = 4 * sum(s[0] == "block" for s in self.plan[:last])
+        k = self._first_norm(last)
         n_out, conv = step[2], step[3][3]
         h = self._bottleneck(k, x, step[3], gains[k:k + 4], shifts[k:k + 4])
-        _, c, height, width = h.shape
+        _, _, height, width = h.shape
         pixels = h[0].permute(1, 2, 0)  # [H, W, c], a view of the channels-last tensor
         skip = x[0, :n_out].permute(1, 2, 0)  # [H/2, W/2, n_out]
-        weight, taps = conv.weight[:, :, 0, 0].T, self.to_rgb[0]
         gain, shift = gains[-1].view(1, n_out), shifts[-1].view(1, n_out)
         rows = max(2, BAND_PIXELS // width // 2 * 2)
         band = h.new_empty(rows, width, n_out)
         t = h.new_empty(27, height, width)  # every pixel's 9 taps × 3 colours
         for y in range(0, height, rows):
             r = min(rows, height - y)
-            out = band[:r]
-            up = skip[y // 2:(y + r) // 2, None, :, None, :]  # each skip pixel to 2×2 pixels
-            blocks = (r // 2, 2, width // 2, 2, n_out)
-            torch.add(up.expand(blocks), conv.bias, out=out.view(blocks))
-            flat = out.view(-1, n_out).addmm_(pixels[y:y + r].reshape(-1, c), weight)
+            flat = _upsampled_residual(band[:r], skip[y // 2:(y + r) // 2], pixels[y:y + r],
+                                       conv)
             torch.addcmul(shift, flat, gain, out=flat).relu_()
-            torch.mm(taps, flat.T, out=t[:, y:y + r].view(27, -1))
+            torch.mm(self.to_rgb[0], flat.T, out=t[:, y:y + r].view(27, -1))
         return _tap_sums(t.view(27, -1), self.to_rgb[1], 1, height, width)
 
+    def _first_norm(self, step: int) -> int:
+        """Index of the first norm (in :meth:`_norm_affines`' order) of ``self.plan[step]`` on."""
+        return 4 * sum(s[0] == "block" for s in self.plan[:step])
+
     def _steps(self, x, first: int, last: int, gains, shifts) -> torch.Tensor:
-        """Run ``self.plan[first:last]`` on ``x``; ``gains``, ``shifts`` as :meth:`_norm_affines`."""
-        k = 4 * sum(step[0] == "block" for step in self.plan[:first])  # its first norm
+        """Run ``self.plan[first:last]`` on ``x``; ``gains``, ``shifts`` as
+        :meth:`_norm_affines`."""
+        k = self._first_norm(first)
         for step in self.plan[first:last]:
             if step[0] == "attention":
                 x = self._attention(x, *step[1:])
