@@ -400,6 +400,7 @@ class _Conv:
         self.args = ([padding] * 2, [0, 0], [2, 2], [1, 1]) if transposed else \
             ([padding] * 2, [1, 1], [1, 1])  # padding, (output padding,) stride, dilation
         self.packs = {} if weight.device.type == "cpu" and _packed_ops() else None
+        self.matrix = self.weight[:, :, 0, 0].T if weight.shape[2:] == (1, 1) else None
 
     def _packed(self, shape) -> torch.Tensor:
         if shape not in self.packs:
@@ -517,15 +518,17 @@ def _to_rgb(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor) -> torch.Te
 
 
 def _upsampled_residual(out: torch.Tensor, skip: torch.Tensor, h: torch.Tensor,
-                        conv: "_Conv") -> torch.Tensor:
-    """An upsampling block's end: ``out = conv(h) + nearest ×2 upsample of skip``, the 1×1
-    conv (with its bias) as one matmul over the pixels, the skip never upsampled in memory.
+                        weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """An upsampling block's end: ``out = h · weight + bias + nearest ×2 upsample of skip``,
+    its 1×1 conv as one matmul over the pixels, the skip never upsampled in memory.
 
     Parameters
     ----------
     out : torch.Tensor [shape=(..., H, W, n_out)], pixel-major, written
     skip : torch.Tensor [shape=(..., H/2, W/2, n_out)], pixel-major view
     h : torch.Tensor [shape=(..., H, W, c)], pixel-major view
+    weight : torch.Tensor [shape=(c, n_out)], the 1×1 conv's
+    bias : torch.Tensor [shape=(n_out,)]
 
     Returns
     -------
@@ -533,8 +536,8 @@ def _upsampled_residual(out: torch.Tensor, skip: torch.Tensor, h: torch.Tensor,
     """
     *lead, height, width, n_out = out.shape
     blocks = (*lead, height // 2, 2, width // 2, 2, n_out)  # each skip pixel's 2×2 pixels
-    torch.add(skip[..., :, None, :, None, :].expand(blocks), conv.bias, out=out.view(blocks))
-    return out.view(-1, n_out).addmm_(h.reshape(-1, h.shape[-1]), conv.weight[:, :, 0, 0].T)
+    torch.add(skip[..., :, None, :, None, :].expand(blocks), bias, out=out.view(blocks))
+    return out.view(-1, n_out).addmm_(h.reshape(-1, h.shape[-1]), weight)
 
 
 def _tap_sums(t: torch.Tensor, bias: torch.Tensor, b: int, h: int, w: int) -> torch.Tensor:
@@ -713,7 +716,7 @@ class FastBigGAN:
         b, _, height, width = h.shape
         out = self._buffer(("out", k), (b, n_out, height, width))
         _upsampled_residual(out.permute(0, 2, 3, 1), x[:, :n_out].permute(0, 2, 3, 1),
-                            h.permute(0, 2, 3, 1), convs[3])
+                            h.permute(0, 2, 3, 1), convs[3].matrix, convs[3].bias)
         return out
 
     @torch.inference_mode()
@@ -756,18 +759,23 @@ class FastBigGAN:
         n_out, conv = step[2], step[3][3]
         h = self._bottleneck(k, x, step[3], gains[k:k + 4], shifts[k:k + 4])
         _, _, height, width = h.shape
+        # The last norm folds into the residual sum: (skip + b + h·W)·g + s is
+        # skip·g + (b·g + s) + h·(W·g), the skip scaled at a quarter of the pixels.
+        gain, shift = gains[-1].view(n_out), shifts[-1].view(n_out)
+        skip = x[0, :n_out].permute(1, 2, 0) * gain  # [H/2, W/2, n_out]
+        weight, bias = conv.matrix * gain, torch.addcmul(shift, conv.bias, gain)
         pixels = h[0].permute(1, 2, 0)  # [H, W, c], a view of the channels-last tensor
-        skip = x[0, :n_out].permute(1, 2, 0)  # [H/2, W/2, n_out]
-        gain, shift = gains[-1].view(1, n_out), shifts[-1].view(1, n_out)
         rows = max(2, BAND_PIXELS // width // 2 * 2)
         band = h.new_empty(rows, width, n_out)
-        t = h.new_empty(27, height, width)  # every pixel's 9 taps × 3 colours
+        products = h.new_empty(rows * width, 27)  # a band's pixels × (9 taps × 3 colours)
+        t = h.new_empty(27, height, width)
         for y in range(0, height, rows):
             r = min(rows, height - y)
             flat = _upsampled_residual(band[:r], skip[y // 2:(y + r) // 2], pixels[y:y + r],
-                                       conv)
-            torch.addcmul(shift, flat, gain, out=flat).relu_()
-            torch.mm(self.to_rgb[0], flat.T, out=t[:, y:y + r].view(27, -1))
+                                       weight, bias).relu_()
+            # pixel-major products are 2× faster than the [27, pixels] matmul
+            p = torch.mm(flat, self.to_rgb[0].T, out=products[:len(flat)])
+            t[:, y:y + r].view(27, -1).copy_(p.T)
         return _tap_sums(t.view(27, -1), self.to_rgb[1], 1, height, width)
 
     def _first_norm(self, step: int) -> int:
