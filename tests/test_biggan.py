@@ -6,6 +6,7 @@ weights; equivalence tests run it through the reference package too and skip wit
 
 import json
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -158,6 +159,35 @@ def test_the_tail_runs_one_sample_at_a_time_with_its_norms_folded(monkeypatch, g
     monkeypatch.setattr(biggan, "_packed_ops", lambda: False)
     BigGANGenerator(gen.model, precision="fp32")(z, y, np.full(2, 0.5))
     assert passes == [2] * 16
+
+
+def test_the_tail_runs_samples_side_by_side_and_leaves_torch_threads_as_they_were(state):
+    # 2 torch threads and 3 samples: 2 workers of 1 thread each take the samples through the
+    # tail, one of them 2 samples on its own buffers; the caller keeps its 2 threads, and so
+    # does a thread started afterwards (the workers' setting is also torch's default)
+    if not biggan._packed_ops():
+        pytest.skip("this torch lacks the packed oneDNN conv ops: the batch runs whole")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        gen = BigGANGenerator(build_biggan(state, TINY), precision="fp32")
+        z, y = inputs(3)
+        t = np.array([0.4, 0.6, 0.9])
+        noise = z * t[:, None].astype(np.float32)
+        with torch.no_grad():
+            expected = gen.model(torch.as_tensor(noise), torch.as_tensor(y), t)
+        first, again = gen.fast(noise, y, t), gen.fast(noise, y, t)
+        assert gen.fast.pool[0] == (2, 2)
+        assert (first - expected).abs().max() < 1e-4
+        assert torch.equal(first, again)
+        assert torch.get_num_threads() == 2
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        worker.start()
+        worker.join()
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_truncation_reads_the_statistics_as_the_reference_does():

@@ -16,12 +16,13 @@ Two ways to run it:
   batch (the preceding conv's bias folded into its mean); an upsample followed by a 3×3 conv
   done as one stride-2 transposed conv (2.25× fewer multiply-adds); only the 3 used channels
   of ``conv_to_rgb``; channels-last tensors; fp32, bf16 or fp16. On CPUs, weights packed
-  once for oneDNN; a batch shares the weight-heavy low-resolution layers and goes one sample
-  at a time through the high-resolution ones, where each norm and ReLU fold into the conv
-  before it; the last block's output meets the last norm and ``conv_to_rgb`` in cache-sized
-  bands of rows. Same output as the module to ~1e-4 in fp32; on the 2-core development CPU
-  2.1-2.8× the reference's frames/s at 128², 2.3-3.4× at 256², 3.2-5.7× at 512², moving
-  from run to run on that shared machine (``benchmarks/generators.py``).
+  once for oneDNN; a batch shares the weight-heavy low-resolution layers and goes through the
+  high-resolution ones sample by sample, one per core side by side, where each norm and ReLU
+  fold into the conv before it; the last block's output meets the last norm and
+  ``conv_to_rgb`` in cache-sized bands of rows. Same output as the module to ~1e-4 in fp32;
+  on the 2-core development CPU 2.1-2.8× the reference's frames/s at 128², 2.3-3.4× at 256²,
+  3.2-5.7× at 512², moving from run to run on that shared machine
+  (``benchmarks/generators.py``).
 
 :class:`BigGANGenerator` wraps both in ganclip's generator protocol; :func:`load_biggan`
 builds one from a weights folder.
@@ -35,6 +36,8 @@ import json
 import logging
 import math
 import pickle
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -492,6 +495,12 @@ def _packed_ops() -> bool:
         return False
 
 
+def _intra_op_threads(n: int) -> None:
+    """Give the calling thread ``n`` intra-op threads (torch, OpenMP and MKL are per thread)."""
+    torch.get_num_threads()  # torch's lazy per-thread setup first, or it would undo this
+    torch.set_num_threads(n)
+
+
 def _affine_relu(x: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, *,
                  inplace: bool) -> torch.Tensor:
     """``relu(x · gain + shift)``, per sample and channel: a whole batch norm and its ReLU."""
@@ -610,7 +619,8 @@ class FastBigGAN:
                          conv(layer.conv_3.weight(), layer.conv_3.bias)]
                 self.plan.append(("block", layer.upsample, layer.n_out, convs))
             self.split = self._per_sample_from(g.layers)
-            self.buffers = {}  # see _buffer
+            self.local = threading.local()  # each thread's buffers, see _buffer
+            self.pool = None  # ((workers, threads), executor) for the tail, see _tail_pool
             self.last_norm = [t.detach().to(**f32) for t in (g.bn.running_means,
                                                              g.bn.running_vars, g.bn.weight,
                                                              g.bn.bias)]
@@ -623,10 +633,11 @@ class FastBigGAN:
 
         Weights dominate the low-resolution layers, so there a batch shares each pass over
         them; activations dominate the high-resolution ones, where one sample's convs already
-        fill the CPU, and there each sample goes through alone: its norms fold into the convs
-        (:meth:`_Conv.norm_relu`), its tensors are a batch's fraction (cache, peak memory) and
-        reused by the next sample (:meth:`_buffer`). The tail starts where every later step's
-        output has :data:`FOLD_RATIO` times its weights. On CUDA, and without the packed oneDNN
+        fill the CPU, and there each sample goes through alone (several at once on their own
+        cores, :meth:`_tail_pool`): its norms fold into the convs (:meth:`_Conv.norm_relu`),
+        its tensors are a batch's fraction (cache, peak memory) and reused by the thread's
+        next sample (:meth:`_buffer`). The tail starts where every later step's output has
+        :data:`FOLD_RATIO` times its weights. On CUDA, and without the packed oneDNN
         ops, the whole batch runs together.
         """
         if self.device.type != "cpu" or not _packed_ops():
@@ -690,15 +701,38 @@ class FastBigGAN:
         batch (glibc returns them when freed): on the 2-core CPU that was a third of the time of
         the large last layers. The reused ones are the block outputs at the highest resolutions,
         tensors the pass holds at its peak anyway, so the peak does not grow; they stay
-        allocated between batches. One call at a time per :class:`FastBigGAN`.
+        allocated between batches. Each thread has its own (the tail's workers run at once);
+        one call at a time per :class:`FastBigGAN`.
         """
-        buf = self.buffers.get(key)
+        buffers = self.local.__dict__.setdefault("buffers", {})
+        buf = buffers.get(key)
         if buf is None or tuple(buf.shape) != tuple(shape):
-            self.buffers.pop(key, None)
+            buffers.pop(key, None)
             buf = torch.empty(shape, device=self.device, dtype=self.dtype,
                               memory_format=torch.channels_last)
-            self.buffers[key] = buf
+            buffers[key] = buf
         return buf
+
+    def _tail_pool(self, batch: int) -> ThreadPoolExecutor | None:
+        """Threads that take the batch's samples through the per-sample tail side by side.
+
+        One sample's tail on every core scales badly (small convs, norms, the attention's
+        softmax, Python between ops): on the 2-core CPU, two samples at once on one core each
+        are 10-20% faster at 128² and 256². ``min(batch, torch threads)`` workers split the
+        torch threads; None where that is one worker.
+        """
+        threads = torch.get_num_threads()
+        workers = min(batch, threads)
+        if workers < 2:
+            return None
+        if self.pool is None or self.pool[0] != (workers, threads):
+            if self.pool is not None:
+                self.pool[1].shutdown()
+            self.pool = ((workers, threads),
+                         ThreadPoolExecutor(workers, thread_name_prefix="biggan-tail",
+                                            initializer=_intra_op_threads,
+                                            initargs=(threads // workers,)))
+        return self.pool[1]
 
     def _bottleneck(self, k, x, convs, gains, shifts) -> torch.Tensor:
         """A block up to its last conv: norm, ReLU, conv three times, then the last norm and
@@ -733,12 +767,25 @@ class FastBigGAN:
         last = len(self.plan) - 1
         head = min(self.split, last)
         x = self._steps(x, 0, head, gains, shifts)
-        images = []
-        one_by_one = self.split <= last
-        for one in [slice(i, i + 1) for i in range(len(x))] if one_by_one else [slice(None)]:
+        if self.split > last:
+            return torch.tanh_(self._last_step(self._steps(x, head, last, gains, shifts),
+                                               gains, shifts))
+
+        def tail(i):
+            one = slice(i, i + 1)
             g, s = [t[one] for t in gains], [t[one] for t in shifts]
-            h = self._steps(x[one], head, last, g, s)
-            images.append(torch.tanh_(self._last_step(h, g, s)))
+            with torch.inference_mode():  # per thread
+                return torch.tanh_(self._last_step(self._steps(x[one], head, last, g, s), g, s))
+
+        pool = self._tail_pool(len(x))
+        if pool is None:
+            images = [tail(i) for i in range(len(x))]
+        else:
+            threads = torch.get_num_threads()
+            try:
+                images = list(pool.map(tail, range(len(x))))
+            finally:
+                torch.set_num_threads(threads)  # the workers' setting is also torch's default
         return images[0] if len(images) == 1 else torch.cat(images)
 
     def _last_step(self, x, gains, shifts) -> torch.Tensor:
