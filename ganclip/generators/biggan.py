@@ -58,6 +58,7 @@ PACKED_SHAPES = 1  # input shapes (batch sizes) a conv keeps packed weights for 
 ATTENTION_QUERIES = 512  # queries per block in the fast path's attention
 FOLD_RATIO = 4  # fold a norm into its conv when the output has this many times the weights
 BAND_PIXELS = 4096  # pixels per band of the last block's output (FastBigGAN._last_step)
+TAIL_WORKERS = 4  # most samples in the per-sample tail at once (FastBigGAN._tail_pool)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,11 +719,13 @@ class FastBigGAN:
 
         One sample's tail on every core scales badly (small convs, norms, the attention's
         softmax, Python between ops): on the 2-core CPU, two samples at once on one core each
-        are 10-20% faster at 128² and 256². ``min(batch, torch threads)`` workers split the
-        torch threads; None where that is one worker.
+        are 10-20% faster at 128² and 256². Each sample in flight holds its own tail tensors
+        (about 360 MiB at 512²), so at most :data:`TAIL_WORKERS` run at once; the workers
+        split the torch threads evenly. None where that leaves one worker.
         """
         threads = torch.get_num_threads()
-        workers = min(batch, threads)
+        workers = max(w for w in range(1, min(batch, threads, TAIL_WORKERS) + 1)
+                      if threads % w == 0)
         if workers < 2:
             return None
         if self.pool is None or self.pool[0] != (workers, threads):
