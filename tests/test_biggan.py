@@ -190,6 +190,19 @@ def test_the_tail_runs_samples_side_by_side_and_leaves_torch_threads_as_they_wer
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("threads, batch, workers", [
+    (2, 1, None), (2, 8, 2), (3, 2, None), (3, 8, 3), (6, 8, 3), (16, 8, 4), (16, 2, 2)])
+def test_tail_workers_are_at_most_4_and_share_the_threads_evenly(gen, threads, batch, workers):
+    # each sample in flight holds its own tail tensors: a 16-core machine runs 4, not 8
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        pool = gen.fast._tail_pool(batch)
+        assert (pool is None) if workers is None else gen.fast.pool[0] == (workers, threads)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_truncation_reads_the_statistics_as_the_reference_does():
     # on the grid: that row alone; between rows the reference's weights are swapped
     lo, hi, w_lo, w_hi = truncation_weights(np.array([0.4, 0.405, 1.0]), 51)
