@@ -720,8 +720,9 @@ class FastBigGAN:
         One sample's tail on every core scales badly (small convs, norms, the attention's
         softmax, Python between ops): on the 2-core CPU, two samples at once on one core each
         are 10-20% faster at 128² and 256². Each sample in flight holds its own tail tensors
-        (about 360 MiB at 512²), so at most :data:`TAIL_WORKERS` run at once; the workers
-        split the torch threads evenly. None where that leaves one worker.
+        (about 370 MiB at 512², ``benchmarks/biggan_memory.py``), so at most
+        :data:`TAIL_WORKERS` run at once; the workers split the torch threads evenly. None
+        where that leaves one worker.
         """
         threads = torch.get_num_threads()
         workers = max(w for w in range(1, min(batch, threads, TAIL_WORKERS) + 1)
