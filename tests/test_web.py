@@ -105,7 +105,8 @@ def page(server):
 
 def upload(page, path: Path) -> None:
     page.locator("#song input[type=file]").set_input_files(str(path))
-    page.locator("#song").get_by_text(path.name).wait_for(timeout=30000)
+    # generous: a loaded 2-core machine once took over 30 s to show the upload
+    page.locator("#song").get_by_text(path.name).wait_for(timeout=120000)
 
 
 @needs_browser
