@@ -20,8 +20,8 @@ Two ways to run it:
   high-resolution ones sample by sample, several side by side on their share of the cores,
   where each norm and ReLU fold into the conv before it; the last block's output meets the
   last norm and ``conv_to_rgb`` in cache-sized bands of rows. Same output as the module to
-  ~1e-4 in fp32; on the 2-core development CPU 2.2-2.8× the reference's frames/s at 128²,
-  2.4-3.8× at 256², 4.5-6.1× at 512², moving from run to run on that shared machine
+  ~1e-4 in fp32; on the 2-core development CPU 2.1-2.8× the reference's frames/s at 128²,
+  2.4-3.9× at 256², 4.5-6.1× at 512², moving from run to run on that shared machine
   (``benchmarks/generators.py``).
 
 :class:`BigGANGenerator` wraps both in ganclip's generator protocol; :func:`load_biggan`
