@@ -450,7 +450,7 @@ class _Conv:
         out_numel = x.shape[2] * x.shape[3] * (4 if self.transposed else 1) * len(shift[0])
         if (self.packs is None or len(x) != 1 or self.bias is not None
                 or self.weight.numel() * FOLD_RATIO > out_numel):
-            return _affine_relu(self(x), gain, shift, inplace=True)
+            return _affine_relu(self(x), gain, shift)
         mkldnn, g = torch.ops.mkldnn, gain.reshape(-1)
         w = self.weight * (g[None, :, None, None] if self.transposed else g[:, None, None, None])
         w = w.contiguous(memory_format=torch.channels_last)
@@ -502,11 +502,10 @@ def _intra_op_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def _affine_relu(x: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, *,
-                 inplace: bool) -> torch.Tensor:
-    """``relu(x · gain + shift)``, per sample and channel: a whole batch norm and its ReLU."""
-    out = torch.addcmul(shift, x, gain, out=x) if inplace else torch.addcmul(shift, x, gain)
-    return out.relu_()
+def _affine_relu(x: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``relu(x · gain + shift)`` in place, per sample and channel: a whole batch norm and its
+    ReLU."""
+    return torch.addcmul(shift, x, gain, out=x).relu_()
 
 
 def _to_rgb(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -805,7 +804,7 @@ class FastBigGAN:
         step, last = self.plan[-1], len(self.plan) - 1
         if step[0] != "block" or not step[1] or len(x) != 1 or self.split > last:
             x = self._steps(x, last, last + 1, gains, shifts)
-            return _to_rgb(_affine_relu(x, gains[-1], shifts[-1], inplace=True), *self.to_rgb)
+            return _to_rgb(_affine_relu(x, gains[-1], shifts[-1]), *self.to_rgb)
         k = self._first_norm(last)
         n_out, conv = step[2], step[3][3]
         h = self._bottleneck(k, x, step[3], gains[k:k + 4], shifts[k:k + 4])
