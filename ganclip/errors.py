@@ -31,3 +31,13 @@ class WeightsError(GanclipError):
 
 class EncodingError(GanclipError):
     """The video or audio could not be encoded or written."""
+
+
+def one_line(exc: BaseException | str, *, limit: int | None = None) -> str:
+    """An exception (or text) as one line for a user: whitespace runs collapsed, the type's
+    name when the message is empty, cut to ``limit`` characters with an ellipsis."""
+    text = exc if isinstance(exc, str) else str(exc)
+    line = " ".join(text.split()) or (type(exc).__name__ if not isinstance(exc, str) else "")
+    if limit is not None and len(line) > limit:
+        line = line[:limit - 1] + "…"
+    return line
