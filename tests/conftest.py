@@ -1,5 +1,9 @@
-"""Synthetic audio with known answers, and the real recordings when ../shared is here."""
+"""Synthetic audio with known answers, the real recordings when ../shared is here, and the
+isolation every test runs in: no user's weights cache, environment or network."""
 
+import ipaddress
+import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +11,61 @@ import pytest
 import soundfile as sf
 
 SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
+
+
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+def _loopback(host) -> bool:
+    if host is None:  # getaddrinfo(None, port): the local wildcard or loopback
+        return True
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:  # a host name
+        return False
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path_factory):
+    """Every test: an empty weights cache of its own, no weights mirror or XDG cache from the
+    environment, huggingface_hub offline, and no connection beyond this machine's loopback
+    (a name lookup of another host fails as an unknown name, a connection with OSError).
+    Subprocesses inherit the environment part; none of them is given a network anyway."""
+    monkeypatch.setenv("GANCLIP_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("GANCLIP_WEIGHTS_URL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:  # read when it was imported; an import from now on reads the variable
+        monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _loopback(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"the tests block {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def refuse(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
+            raise OSError(f"the tests block connecting to {address[0]}")
+
+    def connect(self, address):
+        refuse(self, address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        refuse(self, address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 
 
 def tone(freq: float, seconds: float, sr: int = 22050, amp: float = 0.3) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Weights: downloads from a real HTTP server on 127.0.0.1 (ranges, cuts, 404s), cache, local paths.
 
-Nothing here reaches the internet: every test runs with host-name lookups other than
-127.0.0.1/localhost refused, and huggingface_hub in offline mode.
+Nothing here reaches the internet: like every test (conftest's ``isolated``), these run with
+connections and name lookups beyond loopback refused, and huggingface_hub in offline mode.
 """
 
 import hashlib
@@ -69,22 +69,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(autouse=True)
-def no_internet(monkeypatch, tmp_path):
-    """Refuse any host but 127.0.0.1; keep huggingface_hub offline; a fresh cache per test."""
-    real = socket.getaddrinfo
-
-    def local_only(host, *args, **kwargs):
-        if host not in ("127.0.0.1", "localhost"):
-            raise socket.gaierror(socket.EAI_NONAME, f"test blocks {host}")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", local_only)
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import
+def cache(monkeypatch, tmp_path):
+    """The weights cache in the test's own folder, where the tests look for what landed.
+    (conftest's ``isolated`` already keeps the network, the hub and the environment out.)"""
     monkeypatch.setenv("GANCLIP_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("GANCLIP_WEIGHTS_URL", raising=False)
 
 
 @pytest.fixture
