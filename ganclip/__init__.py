@@ -4,10 +4,12 @@
 >>> result = ganclip.render("song.mp3", output="song.mp4", fps=30, size=256)
 """
 
-from ganclip.choreography import Plan
 from ganclip.errors import GanclipError
 from ganclip.generators import load_generator
+from ganclip.options import AnalysisOptions, GeneratorOptions, ReactiveSettings
+from ganclip.plan import Plan
 from ganclip.render import RenderResult, analyze, render
 
 __version__ = "0.1.0"
-__all__ = ["GanclipError", "Plan", "RenderResult", "analyze", "load_generator", "render"]
+__all__ = ["AnalysisOptions", "GanclipError", "GeneratorOptions", "Plan", "ReactiveSettings",
+           "RenderResult", "analyze", "load_generator", "render"]

@@ -1,125 +1,21 @@
 """Features → a per-frame plan: latent z, class vector, truncation, image type.
 
-The :class:`Plan` is the contract between analysis and rendering: plain numpy
-arrays, one row per video frame, that any generator can draw.
+The plan (:class:`~ganclip.plan.Plan`) is made for the generator's latent width ``dim_z``
+and class count ``n_classes``, so any generator can draw it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ganclip.errors import BadInputError
+from ganclip.features import to_db
+from ganclip.options import CLASSES_FROM, ReactiveSettings
+from ganclip.plan import Z_LIMIT, Plan
 
-PLAN_VERSION = 2  # 2 added the feature times (beats, sections); version 1 files still load
-Z_LIMIT = 2.0  # |z| bound, the range of BigGAN's truncated normal
-
-
-@dataclass
-class Plan:
-    """What to draw at every video frame.
-
-    The class vectors are stored factored, ``y = mix @ classes``, so a 10-minute
-    plan holds ``T × n_types`` weights instead of ``T × 1000`` floats.
-    """
-
-    fps: float  # video frames per second
-    times: np.ndarray  # [T] seconds, each frame's timestamp in the video
-    z: np.ndarray  # [T, 128] float32 latent, in [-Z_LIMIT, Z_LIMIT]
-    mix: np.ndarray  # [T, N] float32 weight of each image type; rows sum to 1
-    classes: np.ndarray  # [N, 1000] float32 class vector of each image type
-    truncation: np.ndarray  # [T] float32 in (0, 1]
-    type: np.ndarray  # [T] int image-type index the frame belongs to (0..N-1)
-    type_names: tuple[str, ...]  # [N] names of the image types
-    settings: dict = field(default_factory=dict)  # what made the plan (JSON-serialisable)
-    beats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [b] seconds, if known
-    sections: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # [s, 2] start, end s
-    section_labels: np.ndarray = field(  # [s] int label of each section; repeats share one
-        default_factory=lambda: np.zeros(0, np.int64))
-
-    def check(self, source="plan") -> None:
-        """Refuse a plan whose arrays disagree in length or hold values a generator can't take."""
-        n, types = len(self.times), len(self.type_names)
-        problems = []
-        if not (self.fps > 0 and np.isfinite(self.fps)):
-            problems.append(f"fps {self.fps}")
-        if self.z.ndim != 2 or len(self.z) != n:
-            problems.append(f"z {self.z.shape} for {n} frames")
-        if self.mix.shape != (n, types) or self.classes.shape[0] != types:
-            problems.append(f"mix {self.mix.shape} / classes {self.classes.shape} for {n} "
-                            f"frames and {types} types")
-        if self.truncation.shape != (n,) or self.type.shape != (n,):
-            problems.append("truncation or type not one per frame")
-        for name in ("z", "mix", "classes", "truncation"):
-            if not np.all(np.isfinite(getattr(self, name))):
-                problems.append(f"{name} has NaN or infinite values")
-        if len(self.truncation) and not np.all((self.truncation > 0) & (self.truncation <= 1)):
-            problems.append("truncation outside (0, 1]")
-        if n == 0:
-            problems.append("no frames")
-        if problems:
-            raise BadInputError(f"{source} is not a usable ganclip plan: {'; '.join(problems)}")
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-    @property
-    def y(self) -> np.ndarray:
-        """Class vectors, np.ndarray [shape=(T, 1000)], float32."""
-        return self.mix @ self.classes
-
-    def batch(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(z, y, truncation)`` of frames ``start:stop``, as a generator takes them."""
-        return (self.z[start:stop], self.mix[start:stop] @ self.classes,
-                self.truncation[start:stop])
-
-    def save(self, path) -> Path:
-        """Write the plan as ``.npz`` atomically (temporary file, then rename)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(
-                    f, version=PLAN_VERSION, fps=self.fps, times=self.times, z=self.z,
-                    mix=self.mix, classes=self.classes, truncation=self.truncation,
-                    type=self.type, type_names=np.array(self.type_names, dtype=str),
-                    settings=json.dumps(self.settings), beats=self.beats,
-                    sections=self.sections, section_labels=self.section_labels)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-
-    @classmethod
-    def load(cls, path) -> "Plan":
-        """Read a plan written by :meth:`save`."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                version = int(data["version"])
-                if version not in (1, PLAN_VERSION):
-                    raise BadInputError(f"{path}: plan version {version} is not supported "
-                                        f"(this ganclip reads 1 and {PLAN_VERSION})")
-                extra = {k: data[k] for k in ("beats", "sections", "section_labels")
-                         if version >= 2}
-                plan = cls(fps=float(data["fps"]), times=data["times"], z=data["z"],
-                           mix=data["mix"], classes=data["classes"],
-                           truncation=data["truncation"], type=data["type"],
-                           type_names=tuple(str(n) for n in data["type_names"]),
-                           settings=json.loads(str(data["settings"])), **extra)
-            plan.check(path)
-            return plan
-        except BadInputError:
-            raise
-        except Exception as exc:
-            raise BadInputError(f"{path} is not a ganclip plan: {exc}") from None
-
+__all__ = ["CLASSES_FROM", "Plan", "ReactiveSettings", "classic_plan", "reactive_plan",
+           "type_arrays", "transition_mix", "cluster_frames", "ema", "normalise_bands", "pulses"]
 
 def ema(x: np.ndarray, *, span: float) -> np.ndarray:
     """Exponential moving average along axis 0, ``alpha = 2 / (span + 1)``.
@@ -198,32 +94,54 @@ def transition_mix(labels: np.ndarray, *, n_types: int, frames: int) -> np.ndarr
     return mix
 
 
-def type_arrays(image_types) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each image type's latent, class vector and truncation, stacked.
+def type_arrays(image_types, *, dim_z: int = 128,
+                n_classes: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each image type's latent, class vector and truncation, stacked, for a generator of
+    ``dim_z`` latent dimensions and ``n_classes`` classes.
 
     Returns
     -------
-    latents : np.ndarray [shape=(N, dim)], float32
+    latents : np.ndarray [shape=(N, dim_z)], float32
     classes : np.ndarray [shape=(N, n_classes)], float32
     truncations : np.ndarray [shape=(N,)], float32
     """
-    return (np.stack([t.latent_vector() for t in image_types]).astype(np.float32),
-            np.stack([t.class_vector() for t in image_types]).astype(np.float32),
+    return (np.stack([t.latent_vector(dim_z) for t in image_types]).astype(np.float32),
+            np.stack([t.class_vector(n_classes) for t in image_types]).astype(np.float32),
             np.array([t.truncation for t in image_types], np.float32))
 
 
+def bands_to_latent(n_bands: int, dim_z: int, *, seed: int) -> np.ndarray:
+    """The seeded map from spectrum bands to latent dimensions, ``z = bands @ map``.
+
+    With as many bands as dimensions it is a permutation, so neighbouring bands do not
+    drive neighbouring dimensions (as GAN_PI-2 did); otherwise a random projection with
+    unit-norm columns, so each dimension moves about as far as one band would.
+
+    Returns
+    -------
+    map : np.ndarray [shape=(n_bands, dim_z)], float32
+    """
+    rng = np.random.default_rng(seed)
+    if n_bands == dim_z:
+        return np.eye(n_bands, dtype=np.float32)[:, rng.permutation(n_bands)]
+    projection = rng.standard_normal((n_bands, dim_z))
+    return (projection / np.linalg.norm(projection, axis=0, keepdims=True)).astype(np.float32)
+
+
 def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: int,
-                 ema_span: float = 15.0, seed: int = 0) -> Plan:
-    """The seed's choreography: smoothed spectrum as z, k-means clusters as image types.
+                 ema_span: float = 15.0, seed: int = 0, dim_z: int = 128,
+                 n_classes: int = 1000) -> Plan:
+    """GAN_PI-2's choreography: the smoothed spectrum as z, k-means clusters as image types.
 
     Parameters
     ----------
-    bands_db : np.ndarray [shape=(T, 128)], mel band power in dB per frame
+    bands_db : np.ndarray [shape=(T, n_bands)], mel band power in dB per frame
     fps : float
     image_types : sequence of ImageType, the N types the clusters map to
     transitions : int >= 0, frames of interpolation at each type change
     ema_span : float, span in frames of the exponential moving average
-    seed : int, fixes the band permutation and k-means
+    seed : int, fixes the band-to-latent map and k-means
+    dim_z, n_classes : int, the generator's latent width and class count
 
     Returns
     -------
@@ -234,18 +152,19 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
     spectrum = normalise_bands(smooth)
     labels = cluster_frames(spectrum, n_types=len(image_types), seed=seed)
     mix = transition_mix(labels, n_types=len(image_types), frames=transitions)
-
-    # A fixed seeded permutation, so neighbouring bands do not drive neighbouring
-    # latent dimensions (the seed did the same).
-    perm = np.random.default_rng(seed).permutation(n_bands)
-    base, classes, truncs = type_arrays(image_types)
-    z = np.clip(spectrum[:, perm] + mix @ base, -Z_LIMIT, Z_LIMIT).astype(np.float32)
+    base, classes, truncs = type_arrays(image_types, dim_z=dim_z, n_classes=n_classes)
+    if n_bands == dim_z:  # a permutation: indexing is exact where a matmul would round
+        perm = np.random.default_rng(seed).permutation(n_bands)
+        latent = spectrum[:, perm]
+    else:
+        latent = spectrum @ bands_to_latent(n_bands, dim_z, seed=seed)
+    z = np.clip(latent + mix @ base, -Z_LIMIT, Z_LIMIT).astype(np.float32)
     return Plan(
         fps=fps, times=(np.arange(n_frames) / fps).astype(np.float64), z=z, mix=mix,
-        classes=classes, truncation=(mix @ truncs).astype(np.float32), type=labels,
+        classes=classes, truncation=(mix @ truncs).astype(np.float32), look=labels,
         type_names=tuple(t.name for t in image_types),
         settings={"mode": "classic", "ema_span": ema_span, "transitions": transitions,
-                  "seed": seed, "fps": fps})
+                  "seed": seed})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,21 +176,8 @@ PULSE_RANGE_DB = 20.0  # a hit this far below the loud beats around it does not 
 QUIET_SECTION_DB = 12.0  # a section up to this much quieter than the song still jolts fully
 DRIFT_RATE = 0.35  # drift anchors passed per second at full loudness and motion 1
 BAND_GAIN = 0.35  # weight of the spectrum's bands in z at full loudness and motion 1
-CLASSES_FROM = ("sections", "chroma")
 FRAME_CHUNK = 4096  # frames per piece of the per-frame arithmetic (bounded temporaries)
 SILENCE_DB = -50.0  # dBFS: the loudest a song's "loud" reference may be taken to be
-
-
-@dataclass(frozen=True)
-class ReactiveSettings:
-    """The reactive mode's knobs; defaults chosen by eye on the recordings in shared/audio."""
-
-    pulse: float = 0.7  # size of the jolt on a full-strength beat, in units of z's spread
-    motion: float = 1.0  # speed of the drift at full loudness (0 = no drift)
-    smoothing: float = 0.25  # seconds of inertia of the loudness and the spectrum bands
-    sensitivity: float = 1.0  # > 1: quieter hits and passages react more; < 1: less
-    truncation_range: tuple[float, float] = (0.6, 1.3)  # × the type's truncation, calm → loud
-    classes_from: str = "sections"  # or "chroma": 12 pitch classes mix 12 image types
 
 
 def _smooth(x: np.ndarray, *, seconds: float, rate: float) -> np.ndarray:
@@ -286,7 +192,7 @@ def _level(power: np.ndarray, *, sensitivity: float, top_db: float = 30.0) -> np
     """Waveform power (RMS²) → 0..1: 1 at the song's loud passages (95th percentile), 0 at
     ``top_db / sensitivity`` below them. The reference is never below -50 dBFS, so silence
     and near-silence stay at 0 instead of being stretched up to full scale."""
-    db = 10 * np.log10(np.maximum(power, 1e-12))
+    db = to_db(power, floor_db=-120.0)
     ref = max(float(np.percentile(db, 95)) if len(db) else 0.0, SILENCE_DB)
     return np.clip(1 + (db - ref) * sensitivity / top_db, 0, 1).astype(np.float32)
 
@@ -353,22 +259,24 @@ def pulses(features, *, sensitivity: float = 1.0):
 
 
 def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitions: int,
-                  settings: ReactiveSettings = ReactiveSettings(), seed: int = 0) -> Plan:
+                  settings: ReactiveSettings = ReactiveSettings(), seed: int = 0,
+                  dim_z: int = 128, n_classes: int = 1000) -> Plan:
     """Beat pulses, loudness-driven drift, and an image type per section (or chroma mix).
 
     Everything is computed as a function of time in seconds and sampled at the end of each
     frame's slice of audio, so the same song follows the same path at any frame rate.
 
-    - **pulse**: each beat (and, weaker, each percussive onset off the beat) adds
-      ``pulse × strength × envelope(t - hit) × d`` to z, ``d`` a seeded random direction:
-      a 5 ms rise and a decay of half a beat interval.
-    - **motion**: z drifts along a smooth seeded path (a cubic spline through random
-      anchors); its speed follows the smoothed harmonic energy, so quiet passages nearly
-      stop. The harmonic mel bands, normalised per band, add the seed's spectrum-to-latent
-      mapping, also scaled by loudness.
-    - **looks**: each section label gets an image type (label mod the number of types),
-      changing on the section's first beat, with ``transitions`` frames of blending from
-      there; or, with ``classes_from="chroma"``, the 12 pitch classes weight 12 types.
+    - **motion** (:func:`_drift`): z drifts along a smooth seeded path (a cubic spline
+      through random anchors); its speed follows the smoothed harmonic energy, so quiet
+      passages nearly stop. The harmonic mel bands, normalised per band, add GAN_PI-2's
+      spectrum-to-latent mapping, also scaled by loudness.
+    - **pulse** (:func:`_pulse`): each beat (and, weaker, each percussive onset off the
+      beat) adds ``pulse × strength × envelope(t - hit) × d`` to z, ``d`` a seeded random
+      direction: a 5 ms rise and a decay of half a beat interval.
+    - **looks** (:func:`_looks`): each section label gets an image type (label mod the
+      number of types), changing on the section's first beat, with ``transitions`` frames
+      of blending from there; or, with ``classes_from="chroma"``, the 12 pitch classes
+      weight 12 types.
     - **truncation**: the image type's truncation × a factor from ``truncation_range``
       that follows the RMS loudness: calm is cleaner, loud is wilder.
 
@@ -381,84 +289,109 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     transitions : int >= 0, frames of blending at each section change
     settings : ReactiveSettings
     seed : int, fixes pulse directions and the drift path
+    dim_z, n_classes : int, the generator's latent width and class count
 
     Returns
     -------
     Plan, with ``beats`` and ``sections`` recorded
     """
-    from scipy.interpolate import CubicSpline
-
-    s = settings
     rng = np.random.default_rng(seed)
-    rate = features.sr / features.hop  # feature rows per second
     # a frame shows what was heard up to the end of its slice of audio: a hit inside the
     # slice is on that frame (the beat tracker's times lag the sound by ~a 23 ms row)
     at = (np.arange(n_frames) + 1.0) / fps
-    n_types = len(image_types)
-    dim = len(image_types[0].latent_vector())
+    z = _drift(features, at, settings, rng, dim_z)
+    _pulse(z, features, at, settings, rng)
+    mix, labels = _looks(features, at, settings, n_types=len(image_types),
+                         transitions=transitions)
+    base, classes, truncs = type_arrays(image_types, dim_z=dim_z, n_classes=n_classes)
+    for a in range(0, n_frames, FRAME_CHUNK):
+        z[a:a + FRAME_CHUNK] += mix[a:a + FRAME_CHUNK] @ base
+    np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
+    rate = features.sr / features.hop  # feature rows per second
+    loud = _smooth(_level(features.rms ** 2, sensitivity=settings.sensitivity),
+                   seconds=settings.smoothing, rate=rate)
+    lo, hi = settings.truncation_range
+    factor = lo + (hi - lo) * np.interp(at, features.times, loud)
+    truncation = np.clip((mix @ truncs) * factor, 0.02, 1.0).astype(np.float32)
+    return Plan(
+        fps=fps, times=np.arange(n_frames) / fps, z=z, mix=mix, classes=classes,
+        truncation=truncation, look=np.asarray(labels, np.int64),
+        type_names=tuple(t.name for t in image_types), beats=features.beats.copy(),
+        sections=features.sections.copy(), section_labels=features.section_labels.copy(),
+        settings={"mode": "reactive", "transitions": transitions, "seed": seed,
+                  "tempo": features.tempo, "pulse": settings.pulse,
+                  "motion": settings.motion, "smoothing": settings.smoothing,
+                  "sensitivity": settings.sensitivity,
+                  "truncation_range": list(settings.truncation_range),
+                  "classes_from": settings.classes_from})
 
-    # motion: loudness sets the speed along a smooth random path, and scales the bands
+
+def _drift(features, at: np.ndarray, settings: ReactiveSettings, rng,
+           dim_z: int) -> np.ndarray:
+    """z at the times ``at`` before the pulses and looks: a loudness-paced walk along a
+    seeded spline, plus the harmonic mel bands scaled by loudness.
+
+    Returns
+    -------
+    z : np.ndarray [shape=(len(at), dim_z)], float32
+    """
+    from scipy.interpolate import CubicSpline
+
+    rate = features.sr / features.hop
     # the harmonic part of the loudness: sustained sound moves, drums alone mostly pulse
     share = features.harmonic / np.maximum(features.harmonic + features.percussive, 1e-20)
-    energy = _smooth(_level(features.rms ** 2 * share, sensitivity=s.sensitivity),
-                     seconds=s.smoothing, rate=rate)
+    energy = _smooth(_level(features.rms ** 2 * share, sensitivity=settings.sensitivity),
+                     seconds=settings.smoothing, rate=rate)
     energy_at = np.interp(at, features.times, energy)
-    phase = np.concatenate([[0.0], np.cumsum(energy[:-1])]) / rate * DRIFT_RATE * s.motion
+    phase = np.concatenate([[0.0], np.cumsum(energy[:-1])]) / rate * DRIFT_RATE \
+        * settings.motion
     phase_at = np.interp(at, features.times, phase)
-    anchors = rng.standard_normal((int(np.ceil(phase[-1] if len(phase) else 0)) + 4, dim))
+    anchors = rng.standard_normal((int(np.ceil(phase[-1] if len(phase) else 0)) + 4, dim_z))
     spline = CubicSpline(np.arange(len(anchors)), anchors, axis=0)
-    perm = rng.permutation(dim)[:features.harmonic_mel.shape[0]]
-    z = np.empty((n_frames, dim), np.float32)
-    for a in range(0, n_frames, FRAME_CHUNK):  # float64 spline values, a chunk at a time
+    perm = rng.permutation(dim_z)[:features.harmonic_mel.shape[0]]
+    z = np.empty((len(at), dim_z), np.float32)
+    for a in range(0, len(at), FRAME_CHUNK):  # float64 spline values, a chunk at a time
         z[a:a + FRAME_CHUNK] = spline(phase_at[a:a + FRAME_CHUNK]) * 0.6
     # the harmonic mel bands (the drums only pulse), smoothed, each normalised to [-1, 1]
     # over the song, band by band so a long song needs no [bands, rows] temporaries
-    gain = (BAND_GAIN * s.motion * energy_at).astype(np.float32)
+    gain = (BAND_GAIN * settings.motion * energy_at).astype(np.float32)
     for band, row in zip(perm, features.harmonic_mel):
-        db = _smooth(10 * np.log10(np.maximum(row, 1e-10)), seconds=s.smoothing, rate=rate)
+        db = _smooth(to_db(row), seconds=settings.smoothing, rate=rate)
         level = normalise_bands(db[:, None])[:, 0]
         z[:, band] += gain * np.interp(at, features.times, level).astype(np.float32)
+    return z
 
-    # pulse: each hit pushes z along its own direction
-    hits, strength, decay = pulses(features, sensitivity=s.sensitivity)
-    directions = rng.standard_normal((len(hits), dim)).astype(np.float32)
+
+def _pulse(z: np.ndarray, features, at: np.ndarray, settings: ReactiveSettings,
+           rng) -> None:
+    """Add to ``z`` (in place) each hit's push along its own seeded direction."""
+    hits, strength, decay = pulses(features, sensitivity=settings.sensitivity)
+    directions = rng.standard_normal((len(hits), z.shape[1])).astype(np.float32)
     for k in range(len(hits)):
         first = np.searchsorted(at, hits[k])
         last = np.searchsorted(at, hits[k] + 8 * decay[k])  # e⁻⁸: gone
-        env = _envelope(at[first:last] - hits[k], decay[k]) * strength[k] * s.pulse
+        env = _envelope(at[first:last] - hits[k], decay[k]) * strength[k] * settings.pulse
         z[first:last] += env[:, None].astype(np.float32) * directions[k]
 
-    # looks
-    if s.classes_from == "chroma":
-        chroma = _smooth(features.chroma, seconds=max(s.smoothing, 0.5), rate=rate) ** 2
+
+def _looks(features, at: np.ndarray, settings: ReactiveSettings, *, n_types: int,
+           transitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's weights over the image types, and the type that weighs most.
+
+    Returns
+    -------
+    mix : np.ndarray [shape=(len(at), n_types)], float32, rows sum to 1
+    labels : np.ndarray [shape=(len(at),)], int
+    """
+    rate = features.sr / features.hop
+    if settings.classes_from == "chroma":
+        chroma = _smooth(features.chroma, seconds=max(settings.smoothing, 0.5), rate=rate) ** 2
         chroma_at = np.stack([np.interp(at, features.times, c) for c in chroma], axis=1)
         mix = (chroma_at / np.maximum(chroma_at.sum(axis=1, keepdims=True), 1e-9)).astype(
             np.float32)
         mix[chroma_at.sum(axis=1) <= 1e-9] = 1.0 / n_types
-        labels = mix.argmax(axis=1)
-    else:
-        starts = features.sections[:, 0]
-        which = np.clip(np.searchsorted(starts, at, side="right") - 1, 0, len(starts) - 1)
-        labels = features.section_labels[which] % n_types
-        mix = transition_mix(labels, n_types=n_types, frames=transitions)
-
-    base, classes, truncs = type_arrays(image_types)
-    for a in range(0, n_frames, FRAME_CHUNK):
-        z[a:a + FRAME_CHUNK] += mix[a:a + FRAME_CHUNK] @ base
-    np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
-    type_trunc = mix @ truncs
-    loud = _smooth(_level(features.rms ** 2, sensitivity=s.sensitivity),
-                   seconds=s.smoothing, rate=rate)
-    lo, hi = s.truncation_range
-    factor = lo + (hi - lo) * np.interp(at, features.times, loud)
-    truncation = np.clip(type_trunc * factor, 0.02, 1.0).astype(np.float32)
-    return Plan(
-        fps=fps, times=np.arange(n_frames) / fps, z=z, mix=mix, classes=classes,
-        truncation=truncation, type=np.asarray(labels, np.int64),
-        type_names=tuple(t.name for t in image_types), beats=features.beats.copy(),
-        sections=features.sections.copy(), section_labels=features.section_labels.copy(),
-        settings={"mode": "reactive", "transitions": transitions, "seed": seed, "fps": fps,
-                  "tempo": features.tempo, "pulse": s.pulse, "motion": s.motion,
-                  "smoothing": s.smoothing, "sensitivity": s.sensitivity,
-                  "truncation_range": list(s.truncation_range),
-                  "classes_from": s.classes_from})
+        return mix, mix.argmax(axis=1)
+    starts = features.sections[:, 0]
+    which = np.clip(np.searchsorted(starts, at, side="right") - 1, 0, len(starts) - 1)
+    labels = features.section_labels[which] % n_types
+    return transition_mix(labels, n_types=n_types, frames=transitions), labels

@@ -14,8 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
-from ganclip.errors import BadInputError, GanclipError
-from ganclip.generators import PRECISIONS
+from ganclip.errors import BadInputError, GanclipError, one_line
+from ganclip.options import AnalysisOptions, GeneratorOptions, fields_of, flag
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif",
                   ".aiff", ".wma", ".mp4", ".mkv", ".webm", ".mov"}
@@ -28,77 +28,44 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
-def _add_choreography_flags(p: argparse.ArgumentParser) -> None:
-    from ganclip.choreography import CLASSES_FROM, ReactiveSettings as R
-
-    p.add_argument("--mode", default="reactive", help="choreography: reactive (default: beats "
-                   "pulse the picture, loudness moves it, each section gets its image type) "
-                   "or classic (the seed's per-frame spectrum and k-means image types)")
-    p.add_argument("--types", type=int, default=None, help="number of image types, picked by "
-                   "--seed (default: one per section kind; 12 with --classes-from chroma; 6 "
-                   "in classic mode)")
-    p.add_argument("--type-names", help="comma-separated image types by name "
-                   "(see 'ganclip types'); overrides --types")
-    p.add_argument("--types-file", help="TOML or JSON file of extra image types, or a "
-                   "Ganbreeder/Artbreeder keyframe JSON")
-    p.add_argument("--pulse", type=float, default=R.pulse, help="reactive: size of the jolt "
-                   f"on each beat, 0 for none (default {R.pulse:g})")
-    p.add_argument("--motion", type=float, default=R.motion, help="reactive: speed of the "
-                   f"loudness-driven drift, 0 to stand still between beats (default {R.motion:g})")
-    p.add_argument("--smoothing", type=float, default=R.smoothing, help="reactive: seconds of "
-                   f"inertia of the loudness and spectrum the drift follows (default "
-                   f"{R.smoothing:g})")
-    p.add_argument("--sensitivity", type=float, default=R.sensitivity, help="reactive: above "
-                   "1 quieter hits and passages react more, below 1 less (default "
-                   f"{R.sensitivity:g})")
-    p.add_argument("--truncation-range", default=",".join(f"{v:g}" for v in R.truncation_range),
-                   help="reactive: LO,HI factors on the image type's truncation from the "
-                   "calmest to the loudest moment; calm is cleaner, loud is wilder (default "
-                   f"{R.truncation_range[0]:g},{R.truncation_range[1]:g})")
-    p.add_argument("--classes-from", default=R.classes_from, choices=CLASSES_FROM,
-                   help="reactive: what picks the image type: sections (default) or chroma "
-                   "(the 12 pitch classes mix 12 image types)")
-    p.add_argument("--ema-span", type=float, default=15.0,
-                   help="classic: span in frames of the spectrum's moving average (default 15)")
-
-
-def _add_song_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="makes the whole result reproducible")
-    p.add_argument("--start", type=float, default=None, help="seconds into the song to begin")
-    p.add_argument("--duration", type=float, default=None, help="seconds of song to use")
+def _add_options(p: argparse.ArgumentParser, cls, *, skip=()) -> None:
+    """One flag per option field of ``cls`` (:mod:`ganclip.options`): its name, help,
+    default and choices come from the field. Flags left out are None, so the dataclass's
+    own default applies."""
+    for f in fields_of(cls):
+        if f.name in skip:
+            continue
+        meta = f.metadata
+        shown = meta["default_text"] or (",".join(f"{v:g}" for v in f.default)
+                                         if isinstance(f.default, tuple) else f"{f.default:g}"
+                                         if isinstance(f.default, float) else f.default)
+        kind = meta["kind"] if meta["kind"] in (int, float) else str
+        p.add_argument(flag(f.name), type=kind, default=None, choices=meta["choices"],
+                       help=f"{meta['help']} (default {shown})")
 
 
 def _add_render_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("song", help="audio file (wav, flac, mp3, ogg, opus, m4a, or a video's sound)")
     p.add_argument("-o", "--output", help="video file to write, .mp4 or .mkv "
                    "(default: <song stem>.mp4 in the current folder)")
-    p.add_argument("--fps", type=float, default=30.0, help="frames per second, 1-120 (default 30)")
-    p.add_argument("--size", type=int, default=256,
-                   help="output side in pixels, 16-4096, rounded up to even (default 256)")
-    p.add_argument("--model", default="auto", help="generator: auto, cppn, biggan-deep-128, "
-                   "biggan-deep-256, biggan-deep-512 (default auto: biggan-deep-256 when its "
-                   "weights are cached, else the built-in cppn)")
-    p.add_argument("--weights", help="local BigGAN weights: a folder with config.json and "
-                   "pytorch_model.bin or model.safetensors, or the weights file itself")
-    p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="BigGAN arithmetic (default auto: the fastest that passes the "
-                   "quality check on this device)")
-    _add_choreography_flags(p)
-    p.add_argument("--transitions", type=int, default=None, help="frames of interpolation at "
-                   "each image-type change, 0 for hard cuts (default fps/3)")
-    _add_song_flags(p)
+    _add_options(p, GeneratorOptions)
+    _add_options(p, AnalysisOptions)
     p.add_argument("--plan-in", help="render this saved plan (from --plan-out) instead of "
                    "analysing the song; its frame rate, part of the song and choreography are "
                    "used, the analysis flags are not")
     p.add_argument("--frames-dir", help="also write every frame as PNG into this folder")
     p.add_argument("--plan-out", help="also save the per-frame plan (.npz)")
-    p.add_argument("--batch", type=int, default=8, help="frames per generator call (default 8)")
     p.add_argument("--resume", action="store_true", help="finish the unfinished render of "
                    "this output (kept in <output>.parts/) with the settings it was started with; "
                    "running the same command again does the same")
     p.add_argument("--restart", action="store_true", help="throw away an unfinished render "
                    "of this output and start over")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def _options(args, *classes) -> dict:
+    """The given option flags of ``classes`` as keyword options (absent ones left out)."""
+    return {f.name: getattr(args, f.name) for cls in classes for f in fields_of(cls)
+            if getattr(args, f.name, None) is not None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,12 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("song", help="audio file")
     analyze.add_argument("-o", "--output", default="analysis.png", help="figure to write, "
                          ".png, .svg or .pdf (default analysis.png)")
-    _add_choreography_flags(analyze)
-    _add_song_flags(analyze)
-    analyze.add_argument("--model", default="auto", help="generator of the thumbnails "
-                         "(default auto, as render)")
-    analyze.add_argument("--weights", help="local BigGAN weights, as render")
-    analyze.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    _add_options(analyze, AnalysisOptions, skip=("fps", "transitions"))
+    _add_options(analyze, GeneratorOptions, skip=("size", "batch"))
     types = sub.add_parser("types", parents=[common], help="list the image types")
     types.add_argument("--types-file", help="also load this TOML or JSON file of image types")
     types.add_argument("--classes", action="store_true",
@@ -165,13 +128,10 @@ def _setup_logging(*, quiet: bool, verbose: bool) -> None:
 def _render(args) -> int:
     from ganclip.render import render
 
-    options = {k: getattr(args, k) for k in (
-        "output", "fps", "size", "model", "mode", "types", "type_names", "types_file",
-        "transitions", "ema_span", "pulse", "motion", "smoothing", "sensitivity",
-        "truncation_range", "classes_from", "seed", "start", "duration", "frames_dir",
-        "plan_out", "plan_in", "batch", "device", "weights", "precision", "resume",
-        "restart", "quiet")}
-    result = render(args.song, **options)
+    result = render(args.song, output=args.output, plan_in=args.plan_in,
+                    plan_out=args.plan_out, frames_dir=args.frames_dir, resume=args.resume,
+                    restart=args.restart, quiet=args.quiet,
+                    **_options(args, AnalysisOptions, GeneratorOptions))
     print(f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps "
           f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s "
           f"({result.realtime_factor:.2f}x real time)")
@@ -181,11 +141,8 @@ def _render(args) -> int:
 def _analyze(args) -> int:
     from ganclip.render import analysis_figure
 
-    options = {k: getattr(args, k) for k in (
-        "mode", "types", "type_names", "types_file", "ema_span", "pulse", "motion",
-        "smoothing", "sensitivity", "truncation_range", "classes_from", "seed", "start",
-        "duration", "model", "weights", "device", "quiet")}
-    path, lines = analysis_figure(args.song, output=args.output, **options)
+    path, lines = analysis_figure(args.song, output=args.output, quiet=args.quiet,
+                                  **_options(args, AnalysisOptions, GeneratorOptions))
     print("\n".join(lines))
     print(f"wrote {path}")
     return 0
@@ -209,22 +166,20 @@ def _types(args) -> int:
 
 
 def _models(args) -> int:
-    from ganclip import weights
-    from ganclip.generators import REGISTRY
+    from ganclip import generators, weights
 
     if args.action == "download":
         if not args.name:
             raise BadInputError("which model? e.g. 'ganclip models download biggan-deep-256'")
-        folder = weights.download(args.name, quiet=args.quiet)
-        print(f"{args.name}: weights in {folder}")
+        checkpoint = generators.spec(args.name).prepare(None, download=True, quiet=args.quiet)
+        print(f"{args.name}: " + (f"weights in {checkpoint.parent}" if checkpoint else
+                                  "built in, nothing to download"))
         return 0
     if args.name:
         raise BadInputError(f"'ganclip models {args.name}': did you mean "
                             f"'ganclip models download {args.name}'?")
-    print(f"{'cppn':<17} built in   {REGISTRY['cppn'][1]}")
-    for info in weights.list_models():
-        state = "cached" if info.cached else "not cached"
-        print(f"{info.name:<17} {info.size_mb:5.0f} MB  {state:<10}  {info.path}")
+    for spec in generators.REGISTRY.values():
+        print(f"{spec.name:<17} {spec.status():<34} {spec.description}")
     print(f"cache: {weights.cache_dir()} (set GANCLIP_CACHE to move it)")
     return 0
 
@@ -243,7 +198,7 @@ def _ask(prompt: str, default, parse):
 
 def _interactive() -> list[str]:
     """The seed's flow: pick a track in audioFiles/, then frame rate, types, transitions, size."""
-    from ganclip.render import FPS_RANGE, SIZE_RANGE, default_transitions
+    from ganclip.options import default_transitions
 
     folder = Path("audioFiles")
     tracks = sorted(p for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES) \
@@ -273,10 +228,19 @@ def _interactive() -> list[str]:
         raise GanclipError("no track chosen")
     from ganclip.imagetypes import available_types
 
-    fps = _ask("frame rate", 30, number(float, *FPS_RANGE))
+    def field(cls, name):
+        return next(f for f in fields_of(cls) if f.name == name)
+
+    def ranged(cls, name, kind):
+        meta = field(cls, name).metadata
+        return number(kind, meta["lo"], meta["hi"])
+
+    fps = _ask("frame rate", field(AnalysisOptions, "fps").default,
+               ranged(AnalysisOptions, "fps", float))
     types = _ask("number of image types", 6, number(int, 1, len(available_types())))
     transitions = _ask("transition frames", default_transitions(fps), number(int, 0, 10000))
-    size = _ask("output size in pixels", 256, number(int, *SIZE_RANGE))
+    size = _ask("output size in pixels", field(GeneratorOptions, "size").default,
+                ranged(GeneratorOptions, "size", int))
     return ["render", song, "--fps", f"{fps:g}", "--types", str(types),
             "--transitions", str(transitions), "--size", str(size)]
 
@@ -323,7 +287,7 @@ def main(argv=None) -> int:
         parser.print_usage(sys.stderr)
         return 2
     except GanclipError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except EOFError:
         print("error: no answer given (stdin closed)", file=sys.stderr)

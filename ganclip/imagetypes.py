@@ -56,17 +56,22 @@ class ImageType:
     latent: tuple[float, ...] | None = None  # DIM_Z floats: base z from Ganbreeder, else None
     source: str = "built-in"  # "built-in" or the file it came from
 
-    def class_vector(self) -> np.ndarray:
-        """Class vector ``y : np.ndarray [shape=(1000,), dtype=float32]``, weights as stored."""
-        y = np.zeros(N_CLASSES, dtype=np.float32)
-        for index, weight in self.classes:
-            y[index] = weight
+    def class_vector(self, n_classes: int = N_CLASSES) -> np.ndarray:
+        """Class vector ``y : np.ndarray [shape=(n_classes,), dtype=float32]``, weights as
+        stored. The classes are ImageNet's: a generator of other (or no) classes gets zeros
+        where its classes are not ImageNet's, and an empty vector when it has none."""
+        y = np.zeros(n_classes, dtype=np.float32)
+        if n_classes == N_CLASSES:
+            for index, weight in self.classes:
+                y[index] = weight
         return y
 
-    def latent_vector(self) -> np.ndarray:
-        """Base latent ``z : np.ndarray [shape=(128,), dtype=float32]``; zeros when there is none."""
-        if self.latent is None:
-            return np.zeros(DIM_Z, dtype=np.float32)
+    def latent_vector(self, dim_z: int = DIM_Z) -> np.ndarray:
+        """Base latent ``z : np.ndarray [shape=(dim_z,), dtype=float32]``; zeros when there
+        is none, or when it was made for another latent width (a Ganbreeder keyframe's
+        128-d BigGAN latent means nothing to a 512-d StyleGAN)."""
+        if self.latent is None or len(self.latent) != dim_z:
+            return np.zeros(dim_z, dtype=np.float32)
         return np.asarray(self.latent, dtype=np.float32)
 
 

@@ -1,40 +1,37 @@
 """The orchestration: song → plan → generator → video, with progress.
 
-``analyze()`` turns a song into a :class:`~ganclip.choreography.Plan`;
-``render()`` draws the plan and streams it, with the song, into a video file.
-Both take the same keyword options the CLI exposes as flags.
+``analyze()`` turns a song into a :class:`~ganclip.plan.Plan`; ``render()`` draws the plan
+and streams it, with the song, into a video file. Both take the keyword options of
+:class:`~ganclip.options.AnalysisOptions` and :class:`~ganclip.options.GeneratorOptions`
+(the CLI's flags), check them once and pass the dataclasses along.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import math
-import os
-import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ganclip import audio as audio_io
 import numpy as np
 
-from ganclip.choreography import (CLASSES_FROM, Plan, ReactiveSettings, classic_plan,
-                                  reactive_plan)
+from ganclip import audio as audio_io
+from ganclip import choreography, generators
 from ganclip.errors import AudioError, BadInputError, EncodingError
-from ganclip.features import (FrameSpectra, SongAnalyzer, SongFeatures, frame_count,
-                              frame_rate, to_db)
+from ganclip.features import FrameSpectra, SongAnalyzer, SongFeatures, to_db
+from ganclip.options import (AnalysisOptions, GeneratorOptions, RenderJob, build, from_dict,
+                             split, to_dict)
+from ganclip.plan import Plan
+from ganclip.timebase import frame_count
+from ganclip.work import SEGMENT_SECONDS, OtherRenderError, WorkFolder, segments, song_identity
 
 log = logging.getLogger(__name__)
 
-FPS_RANGE = (1.0, 120.0)
-SIZE_RANGE = (16, 4096)
-MODES = ("reactive", "classic")
-SEGMENT_SECONDS = 4.0  # video per resumable segment: at most this much drawing is lost to a crash
-WORK_VERSION = 1  # of the work folder's layout
+__all__ = ["RenderResult", "analyze", "render", "analysis_figure", "OtherRenderError",
+           "SEGMENT_SECONDS"]
 
 
 @dataclass(frozen=True)
@@ -55,20 +52,6 @@ class RenderResult:
         return self.duration / self.seconds if self.seconds > 0 else math.inf
 
 
-def _check_range(value, lo, hi, flag: str, kind=float):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise BadInputError(f"{flag} must be a number between {lo:g} and {hi:g}; got {value!r}")
-    if not lo <= value <= hi or (kind is int and int(value) != value):
-        what = "a whole number" if kind is int else "a number"
-        raise BadInputError(f"{flag} must be {what} between {lo:g} and {hi:g}; got {value:g}")
-    return kind(value)
-
-
-def default_transitions(fps: float) -> int:
-    """The seed's 20 transition frames at 60 fps: a third of a second at any rate."""
-    return int(round(fps / 3))
-
-
 def _progress(*, total, unit: str, desc: str, quiet: bool):
     from tqdm import tqdm
 
@@ -82,211 +65,152 @@ def _types_dir(song: Path) -> Path:
         else Path.cwd()
 
 
-def _image_types(song: Path, *, types: int, type_names, types_file, seed: int):
+def _image_types(song: Path, options: AnalysisOptions, n: int | None = None):
     from ganclip import imagetypes
 
-    available = imagetypes.available_types(types_file=types_file, search_dir=_types_dir(song))
-    if isinstance(type_names, str):
-        type_names = [n.strip() for n in type_names.split(",") if n.strip()]
-    if type_names:
-        return imagetypes.choose_types(available, names=list(type_names))
-    return imagetypes.choose_types(available, n=types, seed=seed)
+    available = imagetypes.available_types(types_file=options.types_file,
+                                           search_dir=_types_dir(song))
+    if options.type_names:
+        return imagetypes.choose_types(available, names=list(options.type_names))
+    return imagetypes.choose_types(available, n=n or options.types or 6, seed=options.seed)
 
 
-def _cut(info: audio_io.AudioInfo, start, duration) -> tuple[float, float | None]:
-    start = 0.0 if start is None else _check_range(start, 0, 1e7, "--start")
-    if duration is not None:
-        duration = _check_range(duration, 1e-3, 1e7, "--duration")
+def _cut(info: audio_io.AudioInfo, options: AnalysisOptions) -> float:
+    start = options.start or 0.0
     if info.duration is not None and start >= info.duration:
         raise BadInputError(f"--start {start:g} is past the end of {info.path} "
                             f"({info.duration:.2f} s long)")
-    return start, duration
+    return start
 
 
-def analyze(audio, *, fps: float = 30.0, mode: str = "reactive", types: int | None = None,
-            type_names=None, types_file=None, transitions: int | None = None,
-            ema_span: float = 15.0, pulse: float = ReactiveSettings.pulse,
-            motion: float = ReactiveSettings.motion,
-            smoothing: float = ReactiveSettings.smoothing,
-            sensitivity: float = ReactiveSettings.sensitivity,
-            truncation_range=ReactiveSettings.truncation_range,
-            classes_from: str = ReactiveSettings.classes_from, seed: int = 0,
-            start: float | None = None, duration: float | None = None,
-            quiet: bool = True) -> Plan:
+def analyze(audio, *, dim_z: int = 128, n_classes: int = 1000, quiet: bool = True,
+            **options) -> Plan:
     """Turn a song (or a part of it) into a per-frame plan.
 
     Parameters
     ----------
     audio : path of any audio file, or a video file with an audio track
-    fps : float in [1, 120], video frames per second
-    mode : "reactive" (beats pulse, loudness moves, sections pick the look) or "classic"
-        (the seed's per-frame spectrum and k-means image types)
-    types : int, how many image types to pick (seeded) when ``type_names`` is None; None =
-        6 in classic mode, one per section kind in reactive mode, 12 with chroma classes
-    type_names : list of str or "a,b,c", image types by name
-    types_file : path of a TOML/JSON file of extra image types
-    transitions : int >= 0, frames of interpolation at each type change; None = fps / 3
-    ema_span : float >= 1, classic mode: span in frames of the spectrum's moving average
-    pulse, motion, smoothing, sensitivity, truncation_range, classes_from : reactive mode's
-        knobs, see :class:`~ganclip.choreography.ReactiveSettings`
-    seed : int, fixes type choice, pulse directions, drift path and clustering
-    start, duration : seconds, the part of the song to use
+    dim_z, n_classes : int, the latent and class-vector widths of the generator the plan is
+        for (:class:`~ganclip.generators.GeneratorSpec`); BigGAN's and cppn's by default
+    quiet : bool, no progress bar
+    **options : the fields of :class:`~ganclip.options.AnalysisOptions` (``fps``, ``mode``,
+        ``types``, ``type_names``, ``types_file``, ``transitions``, ``ema_span``, ``seed``,
+        ``start``, ``duration``) and the reactive knobs of
+        :class:`~ganclip.options.ReactiveSettings` (``pulse``, ``motion``, …), by keyword
 
     Returns
     -------
     Plan
     """
-    return _analyze(audio, **{k: v for k, v in locals().items() if k != "audio"})[0]
+    return _analyze(Path(audio), build(AnalysisOptions, options), dim_z=dim_z,
+                    n_classes=n_classes, quiet=quiet)[0]
 
 
-def _reactive_settings(pulse, motion, smoothing, sensitivity, truncation_range,
-                       classes_from) -> ReactiveSettings:
-    given = truncation_range
-    if isinstance(truncation_range, str):
-        try:
-            truncation_range = tuple(float(v) for v in truncation_range.split(","))
-        except ValueError:
-            truncation_range = ()
-    if len(truncation_range) != 2:
-        raise BadInputError(f"--truncation-range takes two numbers LO,HI, e.g. 0.6,1.3; got "
-                            f"{given!r}")
-    lo = _check_range(truncation_range[0], 0.01, 10, "--truncation-range LO")
-    hi = _check_range(truncation_range[1], lo, 10, "--truncation-range HI (>= LO)")
-    if classes_from not in CLASSES_FROM:
-        raise BadInputError(f"unknown --classes-from '{classes_from}'; available: "
-                            f"{', '.join(CLASSES_FROM)}")
-    return ReactiveSettings(pulse=_check_range(pulse, 0, 10, "--pulse"),
-                            motion=_check_range(motion, 0, 10, "--motion"),
-                            smoothing=_check_range(smoothing, 0, 10, "--smoothing"),
-                            sensitivity=_check_range(sensitivity, 0.05, 20, "--sensitivity"),
-                            truncation_range=(lo, hi), classes_from=classes_from)
-
-
-def _analyze(audio, *, fps, mode, types, type_names, types_file, transitions, ema_span, pulse,
-             motion, smoothing, sensitivity, truncation_range, classes_from, seed, start,
-             duration, quiet, info=None) -> tuple[Plan, SongFeatures | None]:
-    """:func:`analyze`, also returning the reactive mode's features (None in classic mode);
-    ``info`` is the song's :func:`~ganclip.audio.probe`, when the caller has it."""
-    fps = float(frame_rate(_check_range(fps, *FPS_RANGE, "--fps")))
-    if mode not in MODES:
-        raise BadInputError(f"unknown mode '{mode}' (--mode); available: {', '.join(MODES)}")
-    transitions = default_transitions(fps) if transitions is None else _check_range(
-        transitions, 0, 100000, "--transitions", int)
-    ema_span = _check_range(ema_span, 1, 100000, "--ema-span")
-    if types is not None:
-        types = _check_range(types, 1, 1000, "--types", int)
-    knobs = _reactive_settings(pulse, motion, smoothing, sensitivity, truncation_range,
-                               classes_from)
-    song = Path(audio)
-    info = info or audio_io.probe(song)
-    start, duration = _cut(info, start, duration)
-    chroma = mode == "reactive" and knobs.classes_from == "chroma"
-    if chroma and types not in (None, 12):
-        raise BadInputError(f"--classes-from chroma mixes 12 image types, one per pitch class; "
-                            f"got --types {types} (leave --types out, or give 12 --type-names)")
-    image_types = _image_types(song, types=types or 6, type_names=type_names,
-                               types_file=types_file, seed=seed)  # checked before the long work
-    if chroma and type_names and len(image_types) != 12:
-        raise BadInputError(f"--classes-from chroma mixes 12 image types, one per pitch class; "
-                            f"--type-names gives {len(image_types)}")
-
+def _read(song: Path, sink, options: AnalysisOptions, info, start: float, *, quiet: bool):
+    """Stream the song's part into ``sink`` (a FrameSpectra or SongAnalyzer)."""
     sr = audio_io.ANALYSIS_RATE
-    total = duration or ((info.duration or 0) - start) or None
-    sink = FrameSpectra(sr=sr, fps=fps) if mode == "classic" else SongAnalyzer(sr=sr,
-                                                                                 seconds=total)
+    total = options.duration or ((info.duration or 0) - start) or None
     with _progress(total=total and round(total, 1), unit="s", desc="analyse",
                    quiet=quiet) as bar:
-        for block in audio_io.stream_mono(song, sr=sr, start=start, duration=duration, info=info):
+        for block in audio_io.stream_mono(song, sr=sr, start=start, duration=options.duration,
+                                          info=info):
             sink.push(block)
             bar.update(round(len(block) / sr, 3))
-    n_frames = frame_count(sink.n_samples, sr=sr, fps=fps)
+    n_frames = frame_count(sink.n_samples, sr=sr, fps=options.fps)
     if n_frames == 0:
-        seconds = sink.n_samples / sr
-        raise AudioError(f"{song} has {seconds:.3f} s of audio"
+        raise AudioError(f"{song} has {sink.n_samples / sr:.3f} s of audio"
                          f"{' after --start' if start else ''}, shorter than one frame at "
-                         f"{fps:g} fps; give a longer file or a higher --fps")
-    features = None
-    if mode == "classic":
-        plan = classic_plan(to_db(sink.finish()), fps=fps, image_types=image_types,
-                            transitions=transitions, ema_span=ema_span, seed=seed)
+                         f"{options.fps:g} fps; give a longer file or a higher --fps")
+    return n_frames
+
+
+def _analyze(song: Path, options: AnalysisOptions, *, dim_z: int, n_classes: int,
+             quiet: bool, info=None) -> tuple[Plan, SongFeatures | None]:
+    """:func:`analyze`, also returning the reactive mode's features (None in classic mode);
+    ``info`` is the song's :func:`~ganclip.audio.probe`, when the caller has it."""
+    info = info or audio_io.probe(song)
+    start = _cut(info, options)
+    image_types = _image_types(song, options)  # checked before the long work
+    if options.chroma and options.type_names and len(image_types) != 12:
+        raise BadInputError(f"--classes-from chroma mixes 12 image types, one per pitch class; "
+                            f"--type-names gives {len(image_types)}")
+    sr, shape = audio_io.ANALYSIS_RATE, dict(dim_z=dim_z, n_classes=n_classes)
+    if options.mode == "classic":
+        sink = FrameSpectra(sr=sr, fps=options.fps)
+        _read(song, sink, options, info, start, quiet=quiet)
+        features = None
+        plan = choreography.classic_plan(
+            to_db(sink.finish()), fps=options.fps, image_types=image_types,
+            transitions=options.transitions, ema_span=options.ema_span, seed=options.seed,
+            **shape)
     else:
+        total = options.duration or ((info.duration or 0) - start) or None
+        sink = SongAnalyzer(sr=sr, seconds=total)
+        n_frames = _read(song, sink, options, info, start, quiet=quiet)
         features = sink.finish()
-        if not type_names and types is None:  # one look per section kind, or per pitch class
-            kinds = 12 if chroma else max(1, len(np.unique(features.section_labels)))
-            image_types = _image_types(song, types=kinds, type_names=None,
-                                       types_file=types_file, seed=seed)
-        plan = reactive_plan(features, fps=fps, n_frames=n_frames, image_types=image_types,
-                             transitions=transitions, settings=knobs, seed=seed)
-    plan.settings.update(song=str(song), start=start, duration=len(plan) / fps,
-                         audio_seconds=sink.n_samples / sr)
-    if features is not None:
+        if not options.type_names and options.types is None:  # a look per section kind
+            kinds = 12 if options.chroma else max(1, len(np.unique(features.section_labels)))
+            image_types = _image_types(song, options, n=kinds)
+        plan = choreography.reactive_plan(
+            features, fps=options.fps, n_frames=n_frames, image_types=image_types,
+            transitions=options.transitions, settings=options.reactive, seed=options.seed,
+            **shape)
         log.debug(f"analysis: {features.tempo:.1f} BPM, {len(features.beats)} beats, "
                   f"{len(features.sections)} sections starting at "
                   f"{', '.join(f'{t:.1f}' for t in features.sections[:, 0])} s")
-    log.debug(f"plan: {len(plan)} frames at {fps:g} fps, {mode} mode, image types "
-              f"{', '.join(plan.type_names)}")
+    plan.settings["song"] = str(song)
+    plan.start, plan.audio_seconds = start, sink.n_samples / sr
+    log.debug(f"plan: {len(plan)} frames at {options.fps:g} fps, {options.mode} mode, image "
+              f"types {', '.join(plan.type_names)}")
     return plan, features
 
 
-def _load_plan(path, song: Path, info: audio_io.AudioInfo) -> Plan:
+def _load_plan(path: Path, song: Path, info: audio_io.AudioInfo) -> Plan:
     """A saved plan, checked against the song it is to be drawn over."""
-    path = Path(path)
     if not path.is_file():
         raise BadInputError(f"--plan-in {path}: no such file; make one with --plan-out")
     plan = Plan.load(path)
-    start = float(plan.settings.get("start", 0.0))
-    seconds = float(plan.settings.get("audio_seconds", len(plan) / plan.fps))
-    plan.settings.setdefault("start", start)
-    plan.settings.setdefault("audio_seconds", seconds)
-    if info.duration is not None and start + len(plan) / plan.fps > info.duration + 1.0:
-        raise BadInputError(f"--plan-in {path} covers {start:.1f}-"
-                            f"{start + len(plan) / plan.fps:.1f} s but {song} is "
-                            f"{info.duration:.1f} s long; was it made from another song?")
+    end = plan.start + len(plan) / plan.fps
+    if info.duration is not None and end > info.duration + 1.0:
+        raise BadInputError(f"--plan-in {path} covers {plan.start:.1f}-{end:.1f} s but {song} "
+                            f"is {info.duration:.1f} s long; was it made from another song?")
     return plan
 
 
-def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str = "auto",
-           mode: str = "reactive", types: int | None = None, type_names=None,
-           types_file=None, transitions: int | None = None, ema_span: float = 15.0,
-           pulse: float = ReactiveSettings.pulse, motion: float = ReactiveSettings.motion,
-           smoothing: float = ReactiveSettings.smoothing,
-           sensitivity: float = ReactiveSettings.sensitivity,
-           truncation_range=ReactiveSettings.truncation_range,
-           classes_from: str = ReactiveSettings.classes_from, seed: int = 0,
-           start: float | None = None, duration: float | None = None, frames_dir=None,
-           plan_out=None, plan_in=None, batch: int = 8, device: str = "cpu", weights=None,
-           precision: str = "auto", resume: bool = False, restart: bool = False,
-           progress=None, quiet: bool = False) -> RenderResult:
+def render(audio, *, output=None, plan_in=None, plan_out=None, frames_dir=None,
+           resume: bool = False, restart: bool = False, progress=None, quiet: bool = False,
+           **options) -> RenderResult:
     """Make a music video of a song.
 
-    Parameters are those of :func:`analyze`, plus:
-
+    Parameters
+    ----------
+    audio : path of the song (any audio file, or a video's sound)
     output : path of the video (.mp4 or .mkv); default ``<song stem>.mp4`` in the
         current folder
-    size : int, output side in pixels (rounded up to even for H.264)
-    model : generator name, or "auto" (BigGAN-deep 256 when cached, else cppn)
-    weights : local BigGAN weights, a folder with ``config.json`` or a weights file
-    precision : "auto", "fp32", "bf16" or "fp16": BigGAN's arithmetic
-    frames_dir : also write every frame as PNG into this folder
-    plan_out : also save the plan to this ``.npz`` file
     plan_in : draw this saved plan (``--plan-out``) instead of analysing the song; its
         frame rate, part of the song and choreography are the plan's, and the analysis
         options are not used
-    batch : frames drawn per generator call
-    device : torch device for the generator
-    resume : continue the unfinished render in ``<output>.parts/`` with the settings saved
-        there (the other options are not used); an error when there is none
+    plan_out : also save the plan to this ``.npz`` file
+    frames_dir : also write every frame as PNG into this folder
+    resume : continue the unfinished render in ``<output>.parts/`` with what it was started
+        with (the analysis options, model, weights and size given here are not used; batch,
+        device and precision are); an error when there is none
     restart : throw away an unfinished render in ``<output>.parts/`` and start over
     progress : callable ``progress(frames_done, frames_total)``, called after every batch; it
         may raise ``KeyboardInterrupt`` to stop the render, which keeps what is finished
     quiet : no progress bars
+    **options : the fields of :class:`~ganclip.options.AnalysisOptions` (with the reactive
+        knobs) and of :class:`~ganclip.options.GeneratorOptions` (``model``, ``weights``,
+        ``device``, ``precision``, ``size``, ``batch``), by keyword
 
-    The render is resumable: it keeps the plan, its settings and every finished
-    :data:`SEGMENT_SECONDS` of encoded video in ``<output>.parts/``. Running the same
-    render again (or with ``resume``) after a crash, a full disk or Ctrl-C continues after the
-    last finished segment; the segments are joined into ``output`` without re-encoding, with
-    the song's audio muxed once, and the folder is removed. Running another render against
-    it is an error, unless ``restart``.
+    The render is resumable: it keeps the plan, its identity and every finished
+    :data:`~ganclip.work.SEGMENT_SECONDS` of encoded video in ``<output>.parts/``. Running
+    the same render again (or with ``resume``) after a crash, a full disk or Ctrl-C continues
+    after the last finished segment, also with another ``batch``, ``device`` or
+    ``precision``; the segments are joined into ``output`` without re-encoding, with the
+    song's audio muxed once, and the folder is removed. A render with other pixels (other
+    analysis options, model, weights, size or seed) against it is an error, unless
+    ``restart``.
 
     Returns
     -------
@@ -295,129 +219,145 @@ def render(audio, *, output=None, fps: float = 30.0, size: int = 256, model: str
     from ganclip.video import check_output
 
     began = time.perf_counter()
-    options = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()
-               if k not in ("audio", "output", "resume", "restart", "quiet", "began",
-                            "check_output", "frames_dir", "plan_out", "progress")}
     song = Path(audio)
     output = check_output(Path(output) if output else Path.cwd() / f"{song.stem}.mp4")
-    work = _Work(output)
+    work = WorkFolder(output)
     if resume and restart:
         raise BadInputError("--resume and --restart contradict each other; give one")
+    analysis, generator = split(options)  # every option checked before anything is written
     if resume:
-        options = work.saved_options(song)
+        saved = work.saved_options(song)
+        analysis = from_dict(AnalysisOptions, saved["analysis"])
+        generator = replace(generator, **saved["generator"])
+        plan_in = saved["plan_in"]
     elif restart:
         work.remove()
-    return _render(song, output, work, options, frames_dir=frames_dir, plan_out=plan_out,
-                   progress=progress, quiet=quiet, began=began)
-
-
-def _render(song: Path, output: Path, work: "_Work", options: dict, *, frames_dir, plan_out,
-            progress, quiet: bool, began: float) -> RenderResult:
-    from ganclip.generators import load_generator
-    from ganclip.video import VideoWriter
-
-    o = dict(options)
-    size = _check_range(o["size"], *SIZE_RANGE, "--size", int)
-    size += size % 2  # H.264 4:2:0 needs an even side
-    batch = _check_range(o["batch"], 1, 1024, "--batch", int)
     if plan_out is not None and not Path(plan_out).parent.is_dir():
         raise BadInputError(f"folder of --plan-out {plan_out} does not exist")
-    model_name, weights, notice = _resolve_model(o["model"], o["weights"], quiet=quiet)
+    job = RenderJob(song=song, output=output, analysis=analysis, generator=generator,
+                    plan_in=None if plan_in is None else Path(plan_in),
+                    plan_out=None if plan_out is None else Path(plan_out),
+                    frames_dir=None if frames_dir is None else Path(frames_dir))
+    return _render(job, work, progress=progress, quiet=quiet, began=began)
 
-    info = audio_io.probe(song)
-    identity = {"options": {**o, "model": model_name}, "song": _song_identity(song)}
+
+def _identity(job: RenderJob, prepared, size: int) -> tuple[dict, dict]:
+    """What shapes the pixels (a resumed render must match it), and what ``--resume``
+    restores: the same, in the options' own terms."""
+    from ganclip.weights import weights_identity
+
+    weights = None if prepared.weights is None else weights_identity(prepared.weights)
+    plan_in = None if job.plan_in is None else {
+        k: v for k, v in song_identity(job.plan_in).items() if k != "mtime_ns"}
+    identity = {"analysis": None if plan_in else to_dict(job.analysis), "plan in": plan_in,
+                "model": prepared.spec.name, "weights": weights, "size": size,
+                "seed": job.analysis.seed, "song": song_identity(job.song)}
+    restore = {"analysis": to_dict(job.analysis), "plan_in": None if job.plan_in is None
+               else str(job.plan_in.resolve()),
+               "generator": {"model": prepared.spec.name, "size": size, "weights": None
+                             if job.generator.weights is None else
+                             str(Path(job.generator.weights).resolve())}}
+    return identity, restore
+
+
+def _plan_for(job: RenderJob, info, spec, *, quiet: bool) -> Plan:
+    if job.plan_in is not None:
+        plan = _load_plan(job.plan_in, job.song, info)
+    else:
+        plan, _ = _analyze(job.song, job.analysis, dim_z=spec.dim_z, n_classes=spec.n_classes,
+                           quiet=quiet, info=info)
+    plan.check(spec.dim_z, spec.n_classes, source=job.plan_in or "the plan")
+    return plan
+
+
+def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
+            began: float) -> RenderResult:
+    gen = job.generator
+    size = gen.size + gen.size % 2  # H.264 4:2:0 needs an even side
+    prepared = generators.prepare(gen.model, weights=gen.weights, quiet=quiet)
+    precision = prepared.spec.check_precision(gen.precision, gen.device)
+    info = audio_io.probe(job.song)
+    identity, restore = _identity(job, prepared, size)
     plan = work.open(identity)
-    if plan is None:
-        if o["plan_in"] is not None:
-            plan = _load_plan(o["plan_in"], song, info)
-        else:
-            plan, _ = _analyze(song, info=info, quiet=quiet, **{
-                k: o[k] for k in inspect.signature(analyze).parameters
-                if k not in ("audio", "quiet")})
-        plan.settings.update(model=model_name, size=size)
-        work.start(identity, plan)
+    fresh = plan is None
+    if fresh:
+        plan = _plan_for(job, info, prepared.spec, quiet=quiet)
+        plan.model, plan.size = prepared.spec.name, size
     else:
         log.info(f"resuming the render in {work.folder}: {work.done_frames(plan)} of "
                  f"{len(plan)} frames are done")
-    if notice:  # once every input has been checked
-        log.info(notice)
-    plan_path = plan.save(plan_out) if plan_out is not None else None
-    segments = _segments(len(plan), plan.fps)
-    todo = [k for k in range(len(segments)) if not work.segment(k).is_file()]
-    if todo:
-        generator = load_generator(model_name, size=size, seed=o["seed"], device=o["device"],
-                                   weights=weights, precision=o["precision"], quiet=quiet)
-        log.debug(f"generator {model_name} on {o['device']}, precision {o['precision']}, "
-                  f"{size}² frames in batches of {batch}")
-        log.debug(f"{len(segments)} segments of up to {SEGMENT_SECONDS:g} s; "
-                  f"{len(segments) - len(todo)} already done")
+    if prepared.notice:  # once every input has been checked
+        log.info(prepared.notice)
+    plan_path = plan.save(job.plan_out) if job.plan_out is not None else None
+    parts = segments(len(plan), plan.fps)
+    todo = [k for k in range(len(parts)) if not work.segment(k).is_file()]
     try:
-        with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
-            done = work.done_frames(plan)
-            bar.update(done)
-            for k in todo:
-                a, b = segments[k]
-                with VideoWriter(work.segment(k), fps=plan.fps, size=size,
-                                 frames_dir=frames_dir, first_frame=a) as writer:
-                    for first in range(a, b, batch):
-                        frames = _interruptible(generator, *plan.batch(first, min(first + batch,
-                                                                                  b)))
-                        writer.write(frames)
-                        bar.update(len(frames))
-                        done += len(frames)
-                        if progress is not None:
-                            progress(done, len(plan))
-                log.debug(f"segment {k + 1}/{len(segments)} done: frames {a}-{b - 1}")
-        log.debug(f"joining {len(segments)} segment{'s' if len(segments) != 1 else ''} into "
-                  f"{output} and muxing the audio")
-        with VideoWriter(output, fps=plan.fps, size=size, audio=info,
-                         audio_start=plan.settings["start"],
-                         audio_duration=plan.settings["audio_seconds"],
-                         template=work.segment(0)) as writer:
-            for k in range(len(segments)):
-                writer.append(work.segment(k))
-            if writer.count != len(plan):
-                raise EncodingError(f"the segments in {work.folder} hold {writer.count} "
-                                    f"frames, not {len(plan)}; rerun with --restart")
-            path = writer.close()
+        generator = prepared.load(size=size, seed=job.analysis.seed, device=gen.device,
+                                  precision=precision, quiet=quiet) if todo else None
+        if fresh:
+            work.start(identity, restore, plan)
+        log.debug(f"generator {prepared.spec.name} on {gen.device}, precision {precision}, "
+                  f"{size}² frames in batches of {gen.batch}; {len(parts)} segments of up "
+                  f"to {SEGMENT_SECONDS:g} s, {len(parts) - len(todo)} already done")
+        _draw(job, work, plan, generator, todo, size=size, progress=progress, quiet=quiet)
+        path = _join(job, work, plan, info, size=size)
     except KeyboardInterrupt as exc:
-        exc.kept = work.describe(plan)
+        if work.folder.exists() and work.done_frames(plan) == 0 and fresh:
+            work.remove()  # nothing was finished: leave no folder
+        else:
+            exc.kept = work.describe(plan) if work.folder.exists() else None
         raise
     except EncodingError as exc:
         raise EncodingError(f"{exc}; {work.describe(plan)}: run the same command again to "
                             "resume") from None
+    except BaseException:
+        if fresh and work.folder.exists() and work.done_frames(plan) == 0:
+            work.remove()
+        raise
     work.remove()
     return RenderResult(path=path, frames=len(plan), fps=plan.fps,
                         duration=len(plan) / plan.fps, seconds=time.perf_counter() - began,
-                        model=model_name, plan_path=plan_path)
+                        model=prepared.spec.name, plan_path=plan_path)
 
 
-def _resolve_model(model: str, weights, *, quiet: bool):
-    """The concrete model for ``--model``, its weights fetched or found before any long work,
-    and ``auto``'s one-line notice (None otherwise)."""
-    from ganclip.generators import resolve_model
+def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, todo: list[int], *,
+          size: int, progress, quiet: bool) -> None:
+    """Draw and encode the unfinished segments ``todo``, each into its own file."""
+    from ganclip.video import VideoWriter
 
-    model_name, notice = resolve_model(model, weights=weights)
-    if model_name.startswith("biggan"):
-        from ganclip.weights import resolve_weights
+    parts, batch = segments(len(plan), plan.fps), job.generator.batch
+    with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
+        done = work.done_frames(plan)
+        bar.update(done)
+        for k in todo:
+            a, b = parts[k]
+            with VideoWriter(work.segment(k), fps=plan.fps, size=size,
+                             frames_dir=job.frames_dir, first_frame=a) as writer:
+                for first in range(a, b, batch):
+                    frames = _interruptible(generator, *plan.batch(first, min(first + batch, b)))
+                    writer.write(frames)
+                    bar.update(len(frames))
+                    done += len(frames)
+                    if progress is not None:
+                        progress(done, len(plan))
+            log.debug(f"segment {k + 1}/{len(parts)} done: frames {a}-{b - 1}")
 
-        weights = resolve_weights(model_name, weights, download=True, quiet=quiet)
-    return model_name, weights, notice
 
+def _join(job: RenderJob, work: WorkFolder, plan: Plan, info, *, size: int) -> Path:
+    """The segments joined without re-encoding, with the song's audio muxed once."""
+    from ganclip.video import VideoWriter
 
-class OtherRenderError(BadInputError):
-    """The output's work folder holds an unfinished render with other settings."""
-
-
-def _segments(n_frames: int, fps: float) -> list[tuple[int, int]]:
-    """``[start, stop)`` frames of each resumable segment."""
-    step = max(1, int(round(SEGMENT_SECONDS * fps)))
-    return [(a, min(a + step, n_frames)) for a in range(0, n_frames, step)]
-
-
-def _song_identity(song: Path) -> dict:
-    stat = song.stat()
-    return {"path": str(song.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    n = len(segments(len(plan), plan.fps))
+    log.debug(f"joining {n} segment{'s' if n != 1 else ''} into {job.output} and muxing the "
+              "audio")
+    with VideoWriter(job.output, fps=plan.fps, size=size, audio=info, audio_start=plan.start,
+                     audio_duration=plan.audio_seconds, template=work.segment(0)) as writer:
+        for k in range(n):
+            writer.append(work.segment(k))
+        if writer.count != len(plan):
+            raise EncodingError(f"the segments in {work.folder} hold {writer.count} frames, "
+                                f"not {len(plan)}; rerun with --restart")
+        return writer.close()
 
 
 def _interruptible(fn, *args):
@@ -441,89 +381,9 @@ def _interruptible(fn, *args):
     return result["value"]
 
 
-class _Work:
-    """The work folder ``<output>.parts/`` of a resumable render.
-
-    It holds ``settings.json`` (what the render was asked to make), ``plan.npz`` and the
-    finished segments ``segment_NNNNN.mp4``, each written under a temporary name and renamed
-    when complete, so a file there is always whole.
-    """
-
-    def __init__(self, output: Path):
-        self.folder = output.with_name(output.name + ".parts")
-        self.settings = self.folder / "settings.json"
-        self.plan = self.folder / "plan.npz"
-
-    def segment(self, k: int) -> Path:
-        return self.folder / f"segment_{k:05d}.mp4"
-
-    def _saved(self) -> dict | None:
-        if not self.folder.exists():
-            return None
-        try:
-            saved = json.loads(self.settings.read_text())
-            if saved.get("version") != WORK_VERSION or not self.plan.is_file():
-                raise ValueError("another version")
-            return saved
-        except (OSError, ValueError, AttributeError):
-            raise BadInputError(f"{self.folder} is not a ganclip render in progress (or is "
-                                "damaged); move it away, or add --restart to replace it") from None
-
-    def saved_options(self, song: Path) -> dict:
-        """The options of the render to resume (``--resume``)."""
-        saved = self._saved()
-        if saved is None:
-            raise BadInputError(f"--resume: there is no unfinished render of this output "
-                                f"({self.folder} does not exist); leave out --resume")
-        if saved["song"]["path"] != str(song.resolve()):
-            raise BadInputError(f"--resume: {self.folder} is a render of "
-                                f"{saved['song']['path']}, not of {song}")
-        return saved["options"]
-
-    def open(self, identity: dict) -> Plan | None:
-        """The saved plan when the folder holds this very render; None when there is none.
-        Another render's folder is an error naming what differs."""
-        saved = self._saved()
-        if saved is None:
-            return None
-        theirs = {**saved["options"], **{f"song {k}": v for k, v in saved["song"].items()}}
-        ours = json.loads(json.dumps({**identity["options"], **{
-            f"song {k}": v for k, v in identity["song"].items()}}))
-        differ = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
-        if differ:
-            what = "; ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} now"
-                             for k in differ[:3])
-            raise OtherRenderError(f"{self.folder} holds an unfinished render with other "
-                                   f"settings ({what}); run that command again (or add "
-                                   f"--resume) to finish it, or add --restart to start over")
-        for stale in self.folder.glob(".*.part"):  # a segment cut off by a crash
-            stale.unlink(missing_ok=True)
-        return Plan.load(self.plan)
-
-    def start(self, identity: dict, plan: Plan) -> None:
-        """Make the folder for a new render: the plan, then the settings that mark it ready."""
-        self.folder.mkdir(exist_ok=True)
-        plan.save(self.plan)
-        tmp = self.settings.with_name(".settings.json.tmp")
-        tmp.write_text(json.dumps({"version": WORK_VERSION, **identity}, indent=1))
-        os.replace(tmp, self.settings)
-
-    def done_frames(self, plan: Plan) -> int:
-        segments = _segments(len(plan), plan.fps)
-        return sum(b - a for k, (a, b) in enumerate(segments) if self.segment(k).is_file())
-
-    def describe(self, plan: Plan) -> str:
-        """Where the finished work is kept, in words."""
-        done = self.done_frames(plan)
-        return (f"{done / plan.fps:.0f} of {len(plan) / plan.fps:.0f} s of video "
-                f"({100 * done / max(len(plan), 1):.0f} %) are kept in {self.folder}")
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def analysis_figure(audio, *, output="analysis.png", model: str = "auto", weights=None,
-                    device: str = "cpu", precision: str = "auto", quiet: bool = True,
+def analysis_figure(audio, *, output="analysis.png", quiet: bool = True,
                     **options) -> tuple[Path, list[str]]:
     """Analyse a song as a reactive render would, and draw what was found.
 
@@ -531,8 +391,10 @@ def analysis_figure(audio, *, output="analysis.png", model: str = "auto", weight
     ----------
     audio : path of the song
     output : path of the figure (.png, .svg, .pdf)
-    model, weights, device, precision : the generator that draws the thumbnails
-    **options : :func:`analyze`'s options (``mode`` must be "reactive")
+    quiet : bool, no progress bars
+    **options : :func:`render`'s options; ``model``, ``weights``, ``device`` and
+        ``precision`` pick the generator that draws the thumbnails (``mode`` must be
+        "reactive")
 
     Returns
     -------
@@ -540,25 +402,24 @@ def analysis_figure(audio, *, output="analysis.png", model: str = "auto", weight
     lines : list of str, the analysis as text (tempo, beats, sections, image types)
     """
     from ganclip.figure import THUMB, describe, thumbnails, write_figure
-    from ganclip.generators import load_generator
 
     output = Path(output)
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise BadInputError(f"-o {output}: the figure is written as .png, .svg or .pdf")
     if not output.parent.is_dir():
         raise BadInputError(f"folder of -o {output} does not exist")
-    if options.get("mode", "reactive") != "reactive":
+    analysis, gen = split(options)
+    if analysis.mode != "reactive":
         raise BadInputError("'ganclip analyze' shows the reactive analysis (beats, sections); "
                             "leave out --mode")
-    model_name, weights, notice = _resolve_model(model, weights, quiet=quiet)
-    defaults = {k: p.default for k, p in inspect.signature(analyze).parameters.items()
-                if k != "audio"}
-    plan, features = _analyze(audio, **{**defaults, **options, "quiet": quiet})
-    if notice:
-        log.info(notice)
-    generator = load_generator(model_name, size=THUMB, seed=options.get("seed", 0),
-                               device=device, weights=weights, precision=precision,
-                               quiet=quiet)
+    prepared = generators.prepare(gen.model, weights=gen.weights, quiet=quiet)
+    precision = prepared.spec.check_precision(gen.precision, gen.device)
+    plan, features = _analyze(Path(audio), analysis, dim_z=prepared.spec.dim_z,
+                              n_classes=prepared.spec.n_classes, quiet=quiet)
+    if prepared.notice:
+        log.info(prepared.notice)
+    generator = prepared.load(size=THUMB, seed=analysis.seed, device=gen.device,
+                              precision=precision, quiet=quiet)
     frames = thumbnails(plan, generator)
     path = write_figure(output, plan, features, frames, title=Path(audio).name)
     return path, describe(plan, features)

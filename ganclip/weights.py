@@ -34,7 +34,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ganclip.errors import BadInputError, WeightsError
+from ganclip.errors import BadInputError, WeightsError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -182,10 +182,22 @@ class ModelInfo:
     path: Path      # the cache folder, whether or not it exists yet
 
 
+def model_info(name: str) -> ModelInfo:
+    """One registry model's size, whether it is cached, and its cache folder."""
+    return ModelInfo(name, model_spec(name).approx_mb, is_cached(name), cache_dir() / name)
+
+
 def list_models() -> list[ModelInfo]:
     """Every registry model with its size, whether it is cached, and its cache folder."""
-    return [ModelInfo(name, spec.approx_mb, is_cached(name), cache_dir() / name)
-            for name, spec in MODELS.items()]
+    return [model_info(name) for name in MODELS]
+
+
+def weights_identity(path) -> dict:
+    """What makes a checkpoint these weights, wherever it lies: its size and sha256.
+
+    A render resumed on another machine (another cache folder) still matches."""
+    path = Path(path)
+    return {"bytes": path.stat().st_size, "sha256": _sha256(path).hexdigest()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,11 +206,6 @@ def list_models() -> list[ModelInfo]:
 
 class SourceError(Exception):
     """One source could not supply one file; the message is one short line."""
-
-
-def _short(text: str, limit: int = 100) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _bar(total: int | None, initial: int, desc: str, quiet: bool) -> tqdm:
@@ -256,10 +263,10 @@ def fetch_url(url: str, dest: Path, file: FileSpec, *, quiet: bool = False) -> N
     except urllib.error.HTTPError as e:
         raise SourceError(f"HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise SourceError(_short(getattr(e.reason, "strerror", None) or e.reason)) from None
+        raise SourceError(one_line(getattr(e.reason, "strerror", None) or e.reason, limit=100)) from None
     except (OSError, http.client.HTTPException) as e:
         got = part.stat().st_size if part.exists() else 0
-        raise SourceError(f"interrupted after {got} bytes ({_short(repr(e), 60)}); "
+        raise SourceError(f"interrupted after {got} bytes ({one_line(repr(e), limit=60)}); "
                           "run again to resume") from None
     log.info("%s: %d bytes, sha256 %s", url, part.stat().st_size, digest)
     _check(part, file, digest)
@@ -332,7 +339,7 @@ def _hub_reason(e: BaseException) -> str:
         e = e.__cause__
     if type(e).__name__ == "OfflineModeIsEnabled":
         return "offline mode (HF_HUB_OFFLINE is set)"
-    return _short(str(e).strip().split("\n")[0] or repr(e))
+    return one_line(str(e).strip().split("\n")[0] or repr(e), limit=100)
 
 
 def fetch_hub(source: HubSource, file: FileSpec, dest: Path, *, quiet: bool = False) -> None:

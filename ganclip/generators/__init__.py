@@ -1,60 +1,143 @@
 """Generators: each maps ``(z [B, dim_z], y [B, n_classes], truncation [B])`` to frames.
 
-Every generator has ``name``, ``dim_z``, ``n_classes``, ``size`` (its native
-side in pixels) and ``__call__(z, y, truncation) -> uint8 [B, H, W, 3]``.
+A family's knowledge lives in its :class:`GeneratorSpec`: latent width, classes, native
+size, precisions, how to find its weights (:attr:`~GeneratorSpec.prepare`) and how to
+build it (:attr:`~GeneratorSpec.load`). The built-in specs register themselves below;
+plug-ins register through the ``ganclip.generators`` entry point group
+(:func:`load_plugins`). Nothing outside this package names a model family.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
 
-from ganclip.errors import BadInputError
+from ganclip.errors import BadInputError, one_line
 
 log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ENTRY_POINT_GROUP = "ganclip.generators"
 
 
 class Generator(Protocol):
     name: str
     dim_z: int
     n_classes: int
-    size: int  # native side in pixels
+    size: int  # side in pixels of the frames it draws
 
-    def __call__(self, z: np.ndarray, y: np.ndarray,
-                 truncation: np.ndarray) -> np.ndarray: ...
+    def __call__(self, z: np.ndarray, y: np.ndarray, truncation: np.ndarray) -> np.ndarray:
+        """Draw a batch of frames.
 
+        Parameters
+        ----------
+        z : np.ndarray [shape=(B, dim_z)], float32 unit latent, roughly in [-2, 2]
+        y : np.ndarray [shape=(B, n_classes)], float32 class weights >= 0 (``n_classes``
+            may be 0: then ``y`` is ``[B, 0]`` and ignored)
+        truncation : np.ndarray [shape=(B,)], in (0, 1]: how far from the mean picture a
+            frame may stray; lower is calmer and cleaner, 1 is the full variety
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-AUTO_BIGGAN = "biggan-deep-256"  # what --model auto uses when its weights are cached
-
-
-def _cppn(*, size: int, seed: int, device: str, **_):
-    from ganclip.generators.cppn import CPPN
-
-    return CPPN(size=size, seed=seed, device=device)
-
-
-def _biggan(name: str):
-    def factory(*, device: str, weights=None, precision: str = "auto", quiet: bool = True, **_):
-        from ganclip import weights as weights_io
-        from ganclip.generators.biggan import load_biggan
-
-        checkpoint = weights_io.resolve_weights(name, weights, download=True, quiet=quiet)
-        log.info("%s: loading %s (%s)", name, checkpoint, precision)
-        return load_biggan(checkpoint, device=device, precision=precision)
-
-    return factory
+        Returns
+        -------
+        frames : np.ndarray [shape=(B, size, size, 3)], uint8 RGB
+        """
 
 
-# name -> (factory, one-line description)
-REGISTRY = {
-    "cppn": (_cppn, "built-in pattern network; no download, draws at any size"),
-    **{f"biggan-deep-{side}": (_biggan(f"biggan-deep-{side}"),
-                               f"BigGAN-deep, {side}x{side}; needs its weights (download or --weights)")
-       for side in (128, 256, 512)},
-}
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """What ganclip knows of one generator before building it."""
+
+    name: str  # the --model name
+    description: str  # one line for listings
+    dim_z: int  # latent width
+    n_classes: int  # class-vector width; 0 for an unconditional model
+    native_size: int | None  # side it draws at; None: any size (drawn at --size)
+    precisions: tuple[str, ...]  # arithmetic it accepts ("auto" always is)
+    load: Callable[..., Generator]  # load(weights, *, size, seed, device, precision, quiet)
+    prepare: Callable[..., Path | None] = lambda weights=None, *, download=True, quiet=True: None
+    # prepare(weights, download=, quiet=) finds or fetches the weights (cheap when cached):
+    # the checkpoint path to hand to load(), None for a model without weights
+    status: Callable[[], str] = lambda: "built in"  # for listings: "cached", "not cached, …"
+    ready: Callable[..., bool] = lambda weights=None: True  # draws without a download?
+
+    def check_precision(self, precision: str, device: str = "cpu") -> str:
+        """``precision`` when this model takes it on ``device``; a one-line error otherwise."""
+        return check_precision(precision, accepted=self.precisions, device=device,
+                               model=self.name)
+
+
+REGISTRY: dict[str, GeneratorSpec] = {}
+AUTO_PREFERENCE = ("biggan-deep-256", "cppn")  # --model auto: the first of these that is ready
+
+
+def register(spec: GeneratorSpec) -> GeneratorSpec:
+    """Add ``spec`` to the registry (a later spec of the same name replaces it)."""
+    if not isinstance(spec, GeneratorSpec):
+        raise TypeError(f"expected a GeneratorSpec, got {type(spec).__name__}")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def load_plugins(entry_points=None) -> list[str]:
+    """Register the specs that installed packages declare in the ``ganclip.generators``
+    entry point group; each entry point names a :class:`GeneratorSpec` or a function that
+    returns one. A plug-in that fails to load is skipped with a warning naming it.
+
+    Returns
+    -------
+    names : list of str, the models registered
+    """
+    if entry_points is None:
+        from importlib.metadata import entry_points as installed
+
+        entry_points = installed(group=ENTRY_POINT_GROUP)
+    names = []
+    for entry in entry_points:
+        try:
+            spec = entry.load()
+            spec = spec() if callable(spec) and not isinstance(spec, GeneratorSpec) else spec
+            names.append(register(spec).name)
+        except Exception as exc:  # a broken plug-in must not stop ganclip
+            log.warning(f"generator plug-in '{entry.name}' ({entry.value}) was not loaded: "
+                        f"{one_line(exc, limit=200)}")
+    return names
+
+
+def check_device(device) -> str:
+    """``device`` as a string when torch can run on it here; a one-line error otherwise."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise BadInputError(f"unknown --device '{device}' ({one_line(exc, limit=120)}); "
+                            "e.g. cpu, cuda") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise BadInputError(f"--device '{device}': torch sees no CUDA GPU here; use cpu")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise BadInputError(f"--device '{device}': ganclip runs on cpu, cuda or mps")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise BadInputError(f"--device '{device}': torch sees no Apple GPU here; use cpu")
+    return str(device)
+
+
+def check_precision(precision: str, *, accepted=PRECISIONS[1:], device="cpu",
+                    model: str | None = None) -> str:
+    """The one precision check: a known name, one ``model`` accepts, that ``device`` runs."""
+    if precision not in PRECISIONS:
+        raise BadInputError(f"unknown --precision '{precision}'; available: "
+                            f"{', '.join(PRECISIONS)}")
+    if precision != "auto" and precision not in accepted:
+        raise BadInputError(f"--precision {precision}: {model or 'this model'} draws in "
+                            f"{', '.join(('auto',) + tuple(accepted))}")
+    if precision == "fp16" and str(device).split(":")[0] == "cpu":
+        # CPUs run fp16 convolutions in slow emulation, if at all: refuse rather than crawl
+        raise BadInputError("--precision fp16 needs a CUDA device; on a CPU use fp32")
+    return precision
 
 
 def available_models() -> list[str]:
@@ -62,31 +145,68 @@ def available_models() -> list[str]:
     return ["auto", *REGISTRY]
 
 
+def spec(name: str) -> GeneratorSpec:
+    """The registered spec of ``name`` (not ``auto``); a one-line error naming the choices."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise BadInputError(f"unknown model '{name}' (--model); available: "
+                            f"{', '.join(available_models())}") from None
+
+
 def resolve_model(name: str, *, weights=None) -> tuple[str, str | None]:
     """Turn ``auto`` into a concrete model name, with a notice saying why.
 
-    ``auto`` is BigGAN-deep 256 when its weights are cached (or given with
-    ``weights``), else the built-in ``cppn``.
+    ``auto`` is the first model of :data:`AUTO_PREFERENCE` that draws without a download
+    (its weights cached, or given with ``weights``).
 
     Returns
     -------
     name : str, a key of :data:`REGISTRY`
     notice : str or None, one line for the user when ``auto`` chose
     """
-    if name == "auto":
-        from ganclip import weights as weights_io
+    if name != "auto":
+        return spec(name).name, None
+    skipped = []
+    for candidate in AUTO_PREFERENCE:
+        chosen = REGISTRY.get(candidate)
+        if chosen is None:
+            continue
+        if not chosen.ready(weights):
+            skipped.append(candidate)
+        elif skipped:
+            return chosen.name, (f"model auto: no weights are cached for "
+                                 f"{', '.join(skipped)}, using the built-in '{chosen.name}' "
+                                 "generator")
+        elif weights is not None:
+            return chosen.name, f"model auto: using {chosen.name} with the weights in {weights}"
+        else:
+            found = chosen.prepare(None, download=False)
+            return chosen.name, (f"model auto: using {chosen.name}"
+                                 + (f" from {found.parent}" if found else ""))
+    raise BadInputError("model auto: no generator is ready; give --model")
 
-        if weights is not None:
-            return AUTO_BIGGAN, f"model auto: using {AUTO_BIGGAN} with the weights in {weights}"
-        if weights_io.is_cached(AUTO_BIGGAN):
-            return AUTO_BIGGAN, (f"model auto: using {AUTO_BIGGAN} from "
-                                 f"{weights_io.cached_path(AUTO_BIGGAN)}")
-        return "cppn", ("model auto: no BigGAN weights are cached, "
-                        "using the built-in 'cppn' generator")
-    if name not in REGISTRY:
-        raise BadInputError(f"unknown model '{name}' (--model); available: "
-                            f"{', '.join(available_models())}")
-    return name, None
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model resolved and its weights found, before anything is built."""
+
+    spec: GeneratorSpec
+    weights: Path | None  # the checkpoint load() gets; None for a model without weights
+    notice: str | None = None  # auto's one line, said once every input has been checked
+
+    def load(self, *, size: int, seed: int = 0, device: str = "cpu", precision: str = "auto",
+             quiet: bool = True) -> Generator:
+        return self.spec.load(self.weights, size=size, seed=seed, device=device,
+                              precision=self.spec.check_precision(precision, device),
+                              quiet=quiet)
+
+
+def prepare(name: str = "auto", *, weights=None, quiet: bool = True) -> Prepared:
+    """Resolve ``name`` and find (or fetch) its weights, before any long work."""
+    name, notice = resolve_model(name, weights=weights)
+    chosen = REGISTRY[name]
+    return Prepared(chosen, chosen.prepare(weights, download=True, quiet=quiet), notice)
 
 
 def load_generator(name: str = "auto", *, size: int = 256, seed: int = 0, device: str = "cpu",
@@ -100,16 +220,23 @@ def load_generator(name: str = "auto", *, size: int = 256, seed: int = 0, device
         the others at their own size (the video is resized)
     seed : int, fixes random weights
     device : str, torch device
-    weights : path or None, local weights for a BigGAN model (a folder or a file)
-    precision : "auto", "fp32", "bf16" or "fp16", the arithmetic of BigGAN
+    weights : path or None, local weights (a folder or a file) for a model that has them
+    precision : "auto" or one of the model's precisions
     quiet : bool, no download progress bars
     """
-    if precision not in PRECISIONS:
-        raise BadInputError(f"unknown precision '{precision}' (--precision); available: "
-                            f"{', '.join(PRECISIONS)}")
-    name, notice = resolve_model(name, weights=weights)
-    if notice:
-        log.info(notice)
-    factory, _ = REGISTRY[name]
-    return factory(size=size, seed=seed, device=device, weights=weights, precision=precision,
-                   quiet=quiet)
+    check_precision(precision, device=device)
+    prepared = prepare(name, weights=weights, quiet=quiet)
+    if prepared.notice:
+        log.info(prepared.notice)
+    return prepared.load(size=size, seed=seed, device=check_device(device),
+                         precision=precision, quiet=quiet)
+
+
+def _register_builtins() -> None:
+    from ganclip.generators.builtin import SPECS
+
+    for one in SPECS:
+        register(one)
+
+
+_register_builtins()

@@ -1,0 +1,60 @@
+"""The built-in generators' specs: cheap to import, the models themselves load on demand."""
+
+from __future__ import annotations
+
+import logging
+
+from ganclip.generators import GeneratorSpec
+
+log = logging.getLogger(__name__)
+
+BIGGAN_SIDES = (128, 256, 512)  # the published BigGAN-deep checkpoints
+
+
+def _load_cppn(weights, *, size: int, seed: int, device: str, precision: str, quiet: bool):
+    from ganclip.generators.cppn import CPPN
+
+    return CPPN(size=size, seed=seed, device=device)
+
+
+CPPN_SPEC = GeneratorSpec(
+    name="cppn", description="built-in pattern network; no download, draws at any size",
+    dim_z=128, n_classes=1000, native_size=None, precisions=("fp32",), load=_load_cppn)
+
+
+def _biggan(side: int) -> GeneratorSpec:
+    name = f"biggan-deep-{side}"
+
+    def prepare(weights=None, *, download: bool = True, quiet: bool = True):
+        from ganclip import weights as weights_io
+
+        if weights is None and not download:
+            found = weights_io.cached_path(name)
+            return None if found is None else weights_io.resolve_weights(name)
+        return weights_io.resolve_weights(name, weights, download=download, quiet=quiet)
+
+    def load(checkpoint, *, size: int, seed: int, device: str, precision: str, quiet: bool):
+        from ganclip.generators.biggan import load_biggan
+
+        log.info("%s: loading %s (%s)", name, checkpoint, precision)
+        return load_biggan(checkpoint, device=device, precision=precision)
+
+    def status() -> str:
+        from ganclip import weights as weights_io
+
+        info = weights_io.model_info(name)
+        return "cached" if info.cached else f"not cached, {info.size_mb:.0f} MB to download"
+
+    def ready(weights=None) -> bool:
+        from ganclip import weights as weights_io
+
+        return weights is not None or weights_io.is_cached(name)
+
+    return GeneratorSpec(
+        name=name, description=f"BigGAN-deep, {side}x{side}; needs its weights (download or "
+        "--weights)", dim_z=128, n_classes=1000, native_size=side,
+        precisions=("fp32", "bf16", "fp16"), load=load, prepare=prepare, status=status,
+        ready=ready)
+
+
+SPECS = (CPPN_SPEC, *(_biggan(side) for side in BIGGAN_SIDES))

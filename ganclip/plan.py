@@ -1,0 +1,170 @@
+"""The plan: what to draw at every video frame, the contract between analysis and rendering.
+
+Plain numpy arrays, one row per frame, plus typed metadata; saved and loaded as ``.npz``
+without pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ganclip.errors import BadInputError
+from ganclip.files import atomic_path
+
+PLAN_VERSION = 3  # 2 added the feature times, 3 typed metadata and ``look``; 1 and 2 load
+Z_LIMIT = 2.0  # |z| bound, the range of BigGAN's truncated normal
+_ARRAYS = ("times", "z", "mix", "classes", "truncation", "look")
+
+
+@dataclass
+class Plan:
+    """What to draw at every video frame.
+
+    The class vectors are stored factored, ``y = mix @ classes``, so a 10-minute
+    plan holds ``T × n_types`` weights instead of ``T × n_classes`` floats.
+    """
+
+    fps: float  # video frames per second
+    times: np.ndarray  # [T] seconds, each frame's timestamp in the video
+    z: np.ndarray  # [T, dim_z] float32 latent, in [-Z_LIMIT, Z_LIMIT]
+    mix: np.ndarray  # [T, N] float32 weight of each image type; rows sum to 1
+    classes: np.ndarray  # [N, n_classes] float32 class vector of each image type
+    truncation: np.ndarray  # [T] float32 in (0, 1]
+    look: np.ndarray  # [T] int, the image type (0..N-1) that weighs most in the frame
+    type_names: tuple[str, ...]  # [N] names of the image types
+    start: float = 0.0  # seconds into the song where frame 0 begins
+    audio_seconds: float | None = None  # seconds of song the video covers (None: T / fps)
+    model: str | None = None  # the generator the plan was drawn with, once rendered
+    size: int | None = None  # the video's side in pixels, once rendered
+    settings: dict = field(default_factory=dict)  # the choreography that made it (JSON)
+    beats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [b] seconds, if known
+    sections: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # [s, 2] start, end s
+    section_labels: np.ndarray = field(  # [s] int label of each section; repeats share one
+        default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self):
+        if self.audio_seconds is None:
+            self.audio_seconds = len(self.times) / self.fps if self.fps else 0.0
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @property
+    def dim_z(self) -> int:
+        return self.z.shape[1] if self.z.ndim == 2 else 0
+
+    @property
+    def n_classes(self) -> int:
+        return self.classes.shape[1] if self.classes.ndim == 2 else 0
+
+    def check(self, dim_z: int | None = None, n_classes: int | None = None, *,
+              source="plan") -> None:
+        """Refuse a plan whose arrays disagree, hold values a generator can't take, or (given
+        ``dim_z`` and ``n_classes``) do not fit the generator; one line naming the problems."""
+        problems = self._problems()
+        if dim_z is not None and self.z.ndim == 2 and self.dim_z != dim_z:
+            problems.append(f"z is {self.dim_z}-d but the generator takes {dim_z}")
+        if n_classes is not None and self.classes.ndim == 2 and self.n_classes != n_classes:
+            problems.append(f"{self.n_classes} classes but the generator takes {n_classes}")
+        if problems:
+            raise BadInputError(f"{source} is not a usable ganclip plan: {'; '.join(problems)}"
+                                + ("; make it again for this model (--plan-out)"
+                                   if dim_z is not None else ""))
+
+    def _problems(self) -> list[str]:
+        n, types = len(self.times), len(self.type_names)
+        problems = []
+        if not (self.fps > 0 and np.isfinite(self.fps)):
+            problems.append(f"fps {self.fps}")
+        if self.z.ndim != 2 or len(self.z) != n:
+            problems.append(f"z {self.z.shape} for {n} frames")
+        if self.mix.shape != (n, types) or self.classes.ndim != 2 or \
+                self.classes.shape[0] != types:
+            problems.append(f"mix {self.mix.shape} / classes {self.classes.shape} for {n} "
+                            f"frames and {types} types")
+        if self.truncation.shape != (n,) or self.look.shape != (n,):
+            problems.append("truncation or look not one per frame")
+        for name in ("z", "mix", "classes", "truncation"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                problems.append(f"{name} has NaN or infinite values")
+        if len(self.truncation) and not np.all((self.truncation > 0) & (self.truncation <= 1)):
+            problems.append("truncation outside (0, 1]")
+        if n == 0:
+            problems.append("no frames")
+        return problems
+
+    @property
+    def y(self) -> np.ndarray:
+        """Class vectors, np.ndarray [shape=(T, n_classes)], float32."""
+        return self.mix @ self.classes
+
+    def batch(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The generator's input for frames ``start:stop`` (B = stop - start).
+
+        Returns
+        -------
+        z : np.ndarray [shape=(B, dim_z)], float32 unit latent in [-Z_LIMIT, Z_LIMIT]
+        y : np.ndarray [shape=(B, n_classes)], float32 class weights (``mix @ classes``)
+        truncation : np.ndarray [shape=(B,)], float32 in (0, 1]
+        """
+        return (self.z[start:stop], self.mix[start:stop] @ self.classes,
+                self.truncation[start:stop])
+
+    def save(self, path) -> Path:
+        """Write the plan as ``.npz``, atomically (a crash leaves no half file)."""
+        path = Path(path)
+        meta = dict(start=self.start, audio_seconds=self.audio_seconds, model=self.model,
+                    size=self.size, settings=self.settings)
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(
+                    f, version=PLAN_VERSION, fps=self.fps, **{k: getattr(self, k) for k in
+                                                              _ARRAYS},
+                    type_names=np.array(self.type_names, dtype=str), meta=json.dumps(meta),
+                    beats=self.beats, sections=self.sections,
+                    section_labels=self.section_labels)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Plan":
+        """Read a plan written by :meth:`save` (any version from 1)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                plan = cls._from_arrays(data, path)
+        except BadInputError:
+            raise
+        except (ValueError, KeyError, OSError, EOFError, TypeError) as exc:
+            # np.load's own advice (allow_pickle) must never reach a user: loading a
+            # pickle would run whatever code it holds
+            what = "a pickle, which ganclip never loads" if "pickle" in str(exc).lower() \
+                else f"not a plan file ({type(exc).__name__})"
+            raise BadInputError(f"{path} is not a ganclip plan: {what}; make one with "
+                                "'ganclip render SONG --plan-out plan.npz'") from None
+        plan.check(source=path)
+        return plan
+
+    @classmethod
+    def _from_arrays(cls, data, path) -> "Plan":
+        if not hasattr(data, "files") or "version" not in data.files:
+            raise KeyError("version")
+        version = int(data["version"])
+        if version not in (1, 2, PLAN_VERSION):
+            raise BadInputError(f"{path}: plan version {version} is not supported "
+                                f"(this ganclip reads 1 to {PLAN_VERSION})")
+        extra = {k: data[k] for k in ("beats", "sections", "section_labels") if version >= 2}
+        if version >= 3:
+            meta = json.loads(str(data["meta"]))
+            look = data["look"]
+        else:  # typed metadata lived in the free-form settings, the looks under "type"
+            settings = json.loads(str(data["settings"]))
+            meta = {k: settings.pop(k) for k in ("start", "audio_seconds", "model", "size")
+                    if k in settings}
+            meta["settings"] = settings
+            look = data["type"]
+        return cls(fps=float(data["fps"]), times=data["times"], z=data["z"], mix=data["mix"],
+                   classes=data["classes"], truncation=data["truncation"], look=look,
+                   type_names=tuple(str(n) for n in data["type_names"]), **meta, **extra)
