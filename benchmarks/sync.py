@@ -129,14 +129,14 @@ def score(path: Path, plan: Plan, beats, bounds, letters, *, gap=None) -> dict:
     peak_times = (peaks + 1) / plan.fps
     f1 = mir_eval.beat.f_measure(np.asarray(beats), peak_times, f_measure_threshold=0.07)
     beat = float(np.median(np.diff(beats)))
-    switches = plan.times[np.flatnonzero(np.diff(plan.type)) + 1]
+    switches = plan.times[np.flatnonzero(np.diff(plan.look)) + 1]
     hit = sum(bool(np.any(np.abs(switches - b) <= beat)) for b in bounds)
     stray = sum(not np.any(np.abs(np.asarray(bounds) - s) <= beat) for s in switches) \
         if bounds else len(switches)
     repeats = "-"
     if letters:
         edges = [0.0, *bounds, plan.times[-1]]
-        looks = [int(plan.type[np.searchsorted(plan.times, (a + b) / 2)])
+        looks = [int(plan.look[np.searchsorted(plan.times, (a + b) / 2)])
                  for a, b in zip(edges[:-1], edges[1:])]
         same = all((looks[i] == looks[j]) == (letters[i] == letters[j])
                    for i in range(len(letters)) for j in range(i))

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ganclip.errors import BadInputError, GanclipError
+from ganclip.errors import BadInputError, GanclipError, one_line
+from ganclip.options import AnalysisOptions, GeneratorOptions, fields_of
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ class Jobs:
         return hook
 
 
+def _field(cls, name: str):
+    return next(f for f in fields_of(cls) if f.name == name)
+
+
 def _options(model, mode, fps, size, types, transitions, pulse, motion, smoothing,
              sensitivity, truncation_lo, truncation_hi, classes_from, seed, start, duration):
     """The page's choices as :func:`ganclip.render.render` keyword options."""
@@ -99,14 +104,11 @@ def _options(model, mode, fps, size, types, transitions, pulse, motion, smoothin
 
 
 def _model_choices() -> list[tuple[str, str]]:
-    from ganclip import weights
+    from ganclip import generators
 
-    choices = [("auto: BigGAN-deep 256 when cached, else cppn", "auto"),
-               ("cppn: built in", "cppn")]
-    for m in weights.list_models():
-        state = "cached" if m.cached else f"not cached, {m.size_mb:.0f} MB to download"
-        choices.append((f"{m.name}: {state}", m.name))
-    return choices
+    return [("auto: " + _field(GeneratorOptions, "model").metadata["default_text"]
+             .removeprefix("auto: "), "auto")] + [
+        (f"{spec.name}: {spec.status()}", spec.name) for spec in generators.REGISTRY.values()]
 
 
 def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
@@ -118,105 +120,156 @@ def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
     return [(frame, t.name) for frame, t in zip(frames, types)]
 
 
-def build(*, max_minutes: float = MAX_MINUTES):
-    """The Gradio page, not yet launched."""
-    import gradio as gr
+def failed(exc: BaseException) -> str:
+    """One readable line for the page; an unexpected exception's details go to the log."""
+    if isinstance(exc, GanclipError):
+        return f"**error:** {one_line(exc)}"
+    log.error("the page's job failed", exc_info=exc)
+    return (f"**error:** something went wrong inside ganclip ({type(exc).__name__}: "
+            f"{one_line(exc, limit=160)}); the details are in the server's log")
 
-    from ganclip.choreography import CLASSES_FROM, ReactiveSettings as R
-    from ganclip.imagetypes import available_types
-    from ganclip.render import MODES, OtherRenderError, analysis_figure, render
 
-    jobs = Jobs(max_minutes)
-    songs = sorted(p.name for p in AUDIO_FOLDER.glob("*") if p.is_file()) \
-        if AUDIO_FOLDER.is_dir() else []
-    image_types = available_types(search_dir=Path.cwd())
+class _Page:
+    """The page's handlers: each calls the same library function as the command line."""
 
-    def failed(exc: Exception) -> str:
-        return f"**error:** {' '.join(str(exc).split())}"
+    def __init__(self, jobs: Jobs):
+        self.jobs = jobs
 
-    def analyse(upload, pick, *choices):
+    def analyse(self, upload, pick, *choices):
+        from ganclip.render import analysis_figure
+
         try:
-            song = jobs.song(upload, pick)
-            o = _options(*choices)
+            song = self.jobs.song(upload, pick)
+            options = _options(*choices)
             for key in ("fps", "size", "transitions"):
-                o.pop(key)
-            path, lines = analysis_figure(song, output=jobs.folder / "analysis.png",
-                                          **o, quiet=True)
+                options.pop(key)
+            path, lines = analysis_figure(song, output=self.jobs.folder / "analysis.png",
+                                          **options, quiet=True)
             return "```\n" + "\n".join(lines) + "\n```", str(path)
-        except GanclipError as exc:
+        except Exception as exc:
             return failed(exc), None
 
-    def make(upload, pick, *choices, preview: bool, progress):
-        jobs.cancel.clear()
+    def make(self, upload, pick, *choices, preview: bool, progress):
+        from ganclip.render import OtherRenderError, render
+
+        self.jobs.cancel.clear()
         try:
-            song = jobs.song(upload, pick)
-            o = _options(*choices)
+            song = self.jobs.song(upload, pick)
+            options = _options(*choices)
             if preview:
-                o.update(size=min(o["size"], PREVIEW_SIZE), fps=min(o["fps"], PREVIEW_FPS),
-                         duration=min(o["duration"] or PREVIEW_SECONDS, PREVIEW_SECONDS))
-            output = jobs.folder / f"{song.stem}{'.preview' if preview else ''}.mp4"
+                options.update(size=min(options["size"], PREVIEW_SIZE),
+                               fps=min(options["fps"], PREVIEW_FPS),
+                               duration=min(options["duration"] or PREVIEW_SECONDS,
+                                            PREVIEW_SECONDS))
+            output = self.jobs.folder / f"{song.stem}{'.preview' if preview else ''}.mp4"
+            hook = self.jobs.progress(progress)
             try:  # the same choices as a cancelled render go on from where it stopped
-                result = render(song, output=output, **o, restart=preview,
-                                progress=jobs.progress(progress), quiet=True)
+                result = render(song, output=output, **options, restart=preview,
+                                progress=hook, quiet=True)
             except OtherRenderError:  # other choices: a new render
-                result = render(song, output=output, **o, restart=True,
-                                progress=jobs.progress(progress), quiet=True)
+                result = render(song, output=output, **options, restart=True, progress=hook,
+                                quiet=True)
             said = (f"wrote {result.path.name}: {result.frames} frames at {result.fps:g} fps "
                     f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s")
             return said, str(result.path), str(result.path)
         except Cancelled as exc:
-            return (f"cancelled: {getattr(exc, 'kept', 'nothing was kept')}; press Render "
-                    "again with the same choices to go on", None, None)
-        except GanclipError as exc:
+            return (f"cancelled: {getattr(exc, 'kept', None) or 'nothing was kept'}; press "
+                    "Render again with the same choices to go on", None, None)
+        except Exception as exc:
             return failed(exc), None, None
 
+    def cancel(self):
+        self.jobs.cancel.set()
+        return "cancelling: the render stops after its current batch"
+
+
+def _number(cls, name: str, label: str, **extra):
+    import gradio as gr
+
+    f = _field(cls, name)
+    meta = f.metadata
+    return gr.Number(f.default, label=label, minimum=meta["lo"],
+                     maximum=meta["hi"], elem_id=name,
+                     precision=0 if meta["kind"] is int else None, **extra)
+
+
+def _slider(name: str, label: str, value=None, ui=None):
+    import gradio as gr
+
+    f = _field(AnalysisOptions, name)
+    lo, hi = ui or f.metadata["ui"]
+    return gr.Slider(lo, hi, f.default if value is None else value, label=label,
+                     info=f.metadata["help"].removeprefix("reactive: "))
+
+
+def _song_inputs(songs):
+    import gradio as gr
+
+    upload = gr.File(label="Song (any audio file, or a video with sound)", elem_id="song")
+    pick = gr.Dropdown(songs, value=None, label="…or one from audioFiles/", elem_id="pick")
+    return upload, pick
+
+
+def _choice_inputs(image_types) -> list:
+    """The controls whose values :func:`_options` reads, in its order."""
+    import gradio as gr
+
+    model = gr.Dropdown(_model_choices(), value="auto", label="Model", elem_id="model")
+    mode_field = _field(AnalysisOptions, "mode")
+    mode = gr.Radio(list(mode_field.metadata["choices"]), value=mode_field.default,
+                    label="Mode", elem_id="mode")
+    with gr.Row():
+        fps = _number(AnalysisOptions, "fps", "Frames per second")
+        size = _number(GeneratorOptions, "size", "Size (px)")
+        transitions = gr.Number(-1, label="Transition frames (-1: fps/3)", precision=0,
+                                elem_id="transitions")
+    types = gr.Dropdown([t.name for t in image_types], value=[], multiselect=True,
+                        label="Image types (empty: chosen by the seed)", elem_id="types")
+    gr.Gallery(_thumbnails(image_types), label="Image types", columns=8, height=220,
+               allow_preview=False)
+    with gr.Accordion("Reactive knobs", open=False):
+        knobs = [_slider("pulse", "Pulse (jolt on the beat)"),
+                 _slider("motion", "Motion (drift with loudness)"),
+                 _slider("smoothing", "Smoothing (s)"), _slider("sensitivity", "Sensitivity")]
+        pair = _field(AnalysisOptions, "truncation_range")
+        lo, hi = pair.metadata["ui"]
+        knobs += [_slider("truncation_range", "Truncation, calm", pair.default[0], (lo, 2)),
+                  _slider("truncation_range", "Truncation, loud", pair.default[1], (lo, hi))]
+        source = _field(AnalysisOptions, "classes_from")
+        knobs.append(gr.Radio(list(source.metadata["choices"]), value=source.default,
+                              label="Image types from"))
+    with gr.Row():
+        seed = _number(AnalysisOptions, "seed", "Seed")
+        start = gr.Number(0, label="Start (s)", minimum=0, elem_id="start")
+        duration = gr.Number(0, label="Duration (s, 0: to the end)", minimum=0,
+                             elem_id="duration")
+    return [model, mode, fps, size, types, transitions, *knobs, seed, start, duration]
+
+
+def build(*, max_minutes: float = MAX_MINUTES):
+    """The Gradio page, not yet launched."""
+    import gradio as gr
+
+    from ganclip.imagetypes import available_types
+
+    jobs = Jobs(max_minutes)
+    handlers = _Page(jobs)
+    songs = sorted(p.name for p in AUDIO_FOLDER.glob("*") if p.is_file()) \
+        if AUDIO_FOLDER.is_dir() else []
+    image_types = available_types(search_dir=Path.cwd())
+
     def render_full(upload, pick, *choices, progress=gr.Progress()):
-        return make(upload, pick, *choices, preview=False, progress=progress)
+        return handlers.make(upload, pick, *choices, preview=False, progress=progress)
 
     def render_preview(upload, pick, *choices, progress=gr.Progress()):
-        return make(upload, pick, *choices, preview=True, progress=progress)
-
-    def cancel():
-        jobs.cancel.set()
-        return "cancelling: the render stops after its current batch"
+        return handlers.make(upload, pick, *choices, preview=True, progress=progress)
 
     with gr.Blocks(title="ganclip", delete_cache=(3600, 3600)) as page:
         gr.Markdown("# ganclip\nTurn a song into a generated music video.")
         with gr.Row():
             with gr.Column():
-                upload = gr.File(label="Song (any audio file, or a video with sound)",
-                                 elem_id="song")
-                pick = gr.Dropdown(songs, value=None, label="…or one from audioFiles/",
-                                   elem_id="pick")
-                model = gr.Dropdown(_model_choices(), value="auto", label="Model",
-                                    elem_id="model")
-                mode = gr.Radio(list(MODES), value="reactive", label="Mode", elem_id="mode")
-                with gr.Row():
-                    fps = gr.Number(30, label="Frames per second", minimum=1, maximum=120,
-                                    elem_id="fps")
-                    size = gr.Number(256, label="Size (px)", minimum=16, maximum=4096,
-                                     precision=0, elem_id="size")
-                    transitions = gr.Number(-1, label="Transition frames (-1: fps/3)",
-                                            precision=0, elem_id="transitions")
-                types = gr.Dropdown([t.name for t in image_types], value=[], multiselect=True,
-                                    label="Image types (empty: chosen by the seed)",
-                                    elem_id="types")
-                gr.Gallery(_thumbnails(image_types), label="Image types", columns=8, height=220,
-                           allow_preview=False)
-                with gr.Accordion("Reactive knobs", open=False):
-                    pulse = gr.Slider(0, 3, R.pulse, label="Pulse (jolt on the beat)")
-                    motion = gr.Slider(0, 3, R.motion, label="Motion (drift with loudness)")
-                    smoothing = gr.Slider(0, 2, R.smoothing, label="Smoothing (s)")
-                    sensitivity = gr.Slider(0.1, 5, R.sensitivity, label="Sensitivity")
-                    lo = gr.Slider(0.05, 2, R.truncation_range[0], label="Truncation, calm")
-                    hi = gr.Slider(0.05, 3, R.truncation_range[1], label="Truncation, loud")
-                    classes_from = gr.Radio(list(CLASSES_FROM), value=R.classes_from,
-                                            label="Image types from")
-                with gr.Row():
-                    seed = gr.Number(0, label="Seed", precision=0, elem_id="seed")
-                    start = gr.Number(0, label="Start (s)", minimum=0, elem_id="start")
-                    duration = gr.Number(0, label="Duration (s, 0: to the end)", minimum=0,
-                                         elem_id="duration")
+                upload, pick = _song_inputs(songs)
+                choices = _choice_inputs(image_types)
                 with gr.Row():
                     analyse_button = gr.Button("Analyse", elem_id="analyse")
                     preview_button = gr.Button("Preview (10 s, small)", elem_id="preview")
@@ -227,15 +280,12 @@ def build(*, max_minutes: float = MAX_MINUTES):
                 video = gr.Video(label="Video", elem_id="video", interactive=False)
                 download = gr.File(label="Download", elem_id="download", interactive=False)
                 figure = gr.Image(label="Analysis", elem_id="analysis", interactive=False)
-        choices = [model, mode, fps, size, types, transitions, pulse, motion, smoothing,
-                   sensitivity, lo, hi, classes_from, seed, start, duration]
         job = dict(concurrency_limit=1, concurrency_id="ganclip")  # one job per server
-        analyse_button.click(analyse, [upload, pick, *choices], [status, figure], **job)
-        preview_button.click(render_preview, [upload, pick, *choices],
-                             [status, video, download], **job)
-        render_button.click(render_full, [upload, pick, *choices], [status, video, download],
-                            **job)
-        cancel_button.click(cancel, None, status, queue=False)
+        inputs = [upload, pick, *choices]
+        analyse_button.click(handlers.analyse, inputs, [status, figure], **job)
+        preview_button.click(render_preview, inputs, [status, video, download], **job)
+        render_button.click(render_full, inputs, [status, video, download], **job)
+        cancel_button.click(handlers.cancel, None, status, queue=False)
     page.jobs = jobs
     return page
 

@@ -67,15 +67,15 @@ def test_classic_plan_has_the_contract_shapes():
     assert plan.z.shape == (T, 128) and plan.z.dtype == np.float32
     assert plan.y.shape == (T, 1000)
     assert plan.truncation.shape == (T,) and np.all((plan.truncation > 0) & (plan.truncation <= 1))
-    assert plan.type.shape == (T,)
+    assert plan.look.shape == (T,)
     assert np.abs(plan.z).max() <= 1.0 + 1e-6  # built-ins have no base latent: z is the spectrum
     assert plan.type_names == tuple(t.name for t in BUILTIN_TYPES[:3])
 
 
 def test_classic_plan_changes_type_between_the_sections():
     plan = classic(types=BUILTIN_TYPES[:2])
-    assert len(set(plan.type[:50])) == 1 and len(set(plan.type[70:])) == 1
-    assert plan.type[0] != plan.type[-1]
+    assert len(set(plan.look[:50])) == 1 and len(set(plan.look[70:])) == 1
+    assert plan.look[0] != plan.look[-1]
     # the class vector morphs over the transition frames, it does not jump
     steps = np.abs(np.diff(plan.y, axis=0)).sum(axis=1)
     assert steps.max() <= 2.0 / 10 + 1e-5
@@ -91,7 +91,7 @@ def test_plan_round_trips_through_npz(tmp_path):
     plan = classic()
     plan.settings["song"] = "x.wav"
     loaded = Plan.load(plan.save(tmp_path / "plan.npz"))
-    for name in ("times", "z", "mix", "classes", "truncation", "type"):
+    for name in ("times", "z", "mix", "classes", "truncation", "look"):
         assert np.array_equal(getattr(loaded, name), getattr(plan, name)), name
     assert loaded.type_names == plan.type_names and loaded.fps == plan.fps
     assert loaded.settings == plan.settings

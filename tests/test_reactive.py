@@ -171,7 +171,7 @@ def test_the_trajectory_is_defined_in_seconds_not_frames():
     slow, fast = plan_of(signal, fps=10), plan_of(signal, fps=30)
     # frame i at 10 fps ends at the same instant as frame 3i + 2 at 30 fps
     assert np.allclose(slow.z, fast.z[2::3][:len(slow)], atol=1e-4)
-    assert np.array_equal(slow.type, fast.type[2::3][:len(slow)])
+    assert np.array_equal(slow.look, fast.look[2::3][:len(slow)])
 
 
 def test_quiet_passages_move_less_than_loud_ones():
@@ -185,12 +185,12 @@ def test_quiet_passages_move_less_than_loud_ones():
 def test_section_changes_fall_on_a_beat_and_returning_sections_look_the_same():
     signal, _ = abab()
     plan = plan_of(signal, fps=10, transitions=5)
-    changes = np.flatnonzero(np.diff(plan.type)) + 1
+    changes = np.flatnonzero(np.diff(plan.look)) + 1
     assert np.allclose(plan.times[changes], [8, 16, 24], atol=0.51)
     for c in changes:  # the blend starts at the change and takes 5 frames
-        assert 0 < plan.mix[c, plan.type[c]] < 1 and plan.mix[c + 4, plan.type[c]] == 1
-    a, b = plan.type[40], plan.type[120]
-    assert plan.type[200] == a and plan.type[280] == b and a != b
+        assert 0 < plan.mix[c, plan.look[c]] < 1 and plan.mix[c + 4, plan.look[c]] == 1
+    a, b = plan.look[40], plan.look[120]
+    assert plan.look[200] == a and plan.look[280] == b and a != b
 
 
 def test_chroma_classes_follow_the_pitch():
@@ -199,14 +199,14 @@ def test_chroma_classes_follow_the_pitch():
     plan = reactive_plan(f, fps=10, n_frames=60, image_types=BUILTIN_TYPES[:12],
                          transitions=0, settings=ReactiveSettings(classes_from="chroma"))
     assert plan.mix.shape == (60, 12) and np.allclose(plan.mix.sum(axis=1), 1, atol=1e-5)
-    assert np.all(plan.type[5:] == 9)  # pitch class A
+    assert np.all(plan.look[5:] == 9)  # pitch class A
 
 
 def test_plan_round_trip_keeps_the_feature_times(tmp_path):
     signal, _ = abab(4.0)
     plan = plan_of(signal, fps=12)
     back = Plan.load(plan.save(tmp_path / "p.npz"))
-    for name in ("times", "z", "mix", "classes", "truncation", "type", "beats", "sections",
+    for name in ("times", "z", "mix", "classes", "truncation", "look", "beats", "sections",
                  "section_labels"):
         assert np.array_equal(getattr(plan, name), getattr(back, name)), name
     assert back.settings == plan.settings and back.type_names == plan.type_names
@@ -216,7 +216,7 @@ def test_plan_round_trip_keeps_the_feature_times(tmp_path):
 def test_a_version_1_plan_still_loads(tmp_path):
     plan = plan_of(pad([220], 2.0), fps=5)
     np.savez(tmp_path / "old.npz", version=1, fps=plan.fps, times=plan.times, z=plan.z,
-             mix=plan.mix, classes=plan.classes, truncation=plan.truncation, type=plan.type,
+             mix=plan.mix, classes=plan.classes, truncation=plan.truncation, type=plan.look,
              type_names=np.array(plan.type_names), settings="{}")
     old = Plan.load(tmp_path / "old.npz")
     assert np.array_equal(old.z, plan.z) and len(old.beats) == 0

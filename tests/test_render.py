@@ -54,7 +54,7 @@ def test_plan_out_saves_the_plan_with_types_and_settings(song, tmp_path):
     assert plan.settings["mode"] == "classic" and plan.settings["seed"] == 4
     assert plan.settings["transitions"] == 3  # fps / 3
     # the two halves of the song get different image types
-    assert plan.type[2] != plan.type[-1]
+    assert plan.look[2] != plan.look[-1]
 
 
 def test_analyze_is_deterministic_and_seeded(song):
@@ -73,10 +73,10 @@ def test_type_names_pick_types(song):
 def test_a_silent_track_renders_calmly(write_wav, tmp_path):
     path = write_wav(np.zeros(22050 * 2, np.float32))
     plan = ganclip.analyze(path, fps=10, mode="classic")
-    assert np.all(np.isfinite(plan.z)) and np.all(plan.z == 0) and len(set(plan.type)) == 1
+    assert np.all(np.isfinite(plan.z)) and np.all(plan.z == 0) and len(set(plan.look)) == 1
     plan = ganclip.analyze(path, fps=10)  # reactive: no beats, no drift, one look
     assert len(plan.beats) == 0 and np.ptp(plan.z, axis=0).max() == 0
-    assert len(set(plan.type)) == 1 and np.ptp(plan.truncation) == 0
+    assert len(set(plan.look)) == 1 and np.ptp(plan.truncation) == 0
     result = ganclip.render(path, output=tmp_path / "s.mp4", fps=10, size=16, quiet=True)
     assert probe_video(result.path)[0] == 20
 
@@ -101,20 +101,35 @@ def test_start_past_the_end_is_refused(song, tmp_path):
         ganclip.render(song, output=tmp_path / "o.mp4", start=9, quiet=True)
 
 
-def test_a_failed_render_leaves_no_video_and_no_half_written_segment(song, tmp_path,
+def test_a_failed_render_leaves_no_video_and_no_half_written_segment(write_wav, tmp_path,
                                                                      monkeypatch):
     import ganclip.generators.cppn as cppn
 
-    def broken(self, z, y, truncation):
-        raise RuntimeError("generator exploded")
+    real, calls = cppn.CPPN.__call__, []
 
-    monkeypatch.setattr(cppn.CPPN, "__call__", broken)
+    def broken_after(n):
+        def call(self, z, y, truncation):
+            calls.append(len(z))
+            if len(calls) > n:
+                raise RuntimeError("generator exploded")
+            return real(self, z, y, truncation)
+        return call
+
+    song = write_wav(tone(220, 10.0))
+    monkeypatch.setattr(cppn.CPPN, "__call__", broken_after(0))
     with pytest.raises(RuntimeError):
-        ganclip.render(song, output=tmp_path / "o.mp4", fps=10, size=16, quiet=True)
+        ganclip.render(song, output=tmp_path / "o.mp4", fps=10, size=16, batch=8, quiet=True)
+    # nothing was finished: no video, and no work folder to refuse the next render
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
+
+    calls.clear()
+    monkeypatch.setattr(cppn.CPPN, "__call__", broken_after(6))  # 48 frames: one segment
+    with pytest.raises(RuntimeError):
+        ganclip.render(song, output=tmp_path / "o.mp4", fps=10, size=16, batch=8, quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4.parts", "song.wav"]
-    # kept for a resume: what was planned, nothing half-drawn
-    assert sorted(p.name for p in (tmp_path / "o.mp4.parts").iterdir()) == ["plan.npz",
-                                                                           "settings.json"]
+    # kept for a resume: what was planned and the finished segment, nothing half-drawn
+    assert sorted(p.name for p in (tmp_path / "o.mp4.parts").iterdir()) == [
+        "plan.npz", "segment_00000.mp4", "settings.json"]
 
 
 def test_a_render_probes_the_song_once(song, tmp_path, monkeypatch):

@@ -63,6 +63,7 @@ class GeneratorSpec:
     # the checkpoint path to hand to load(), None for a model without weights
     status: Callable[[], str] = lambda: "built in"  # for listings: "cached", "not cached, …"
     ready: Callable[..., bool] = lambda weights=None: True  # draws without a download?
+    family: str | None = None  # what its weights are called in messages ("BigGAN")
 
     def check_precision(self, precision: str, device: str = "cpu") -> str:
         """``precision`` when this model takes it on ``device``; a one-line error otherwise."""
@@ -175,9 +176,9 @@ def resolve_model(name: str, *, weights=None) -> tuple[str, str | None]:
         if not chosen.ready(weights):
             skipped.append(candidate)
         elif skipped:
-            return chosen.name, (f"model auto: no weights are cached for "
-                                 f"{', '.join(skipped)}, using the built-in '{chosen.name}' "
-                                 "generator")
+            families = {REGISTRY[n].family or n for n in skipped}
+            return chosen.name, (f"model auto: no {' or '.join(sorted(families))} weights are "
+                                 f"cached, using the built-in '{chosen.name}' generator")
         elif weights is not None:
             return chosen.name, f"model auto: using {chosen.name} with the weights in {weights}"
         else:

@@ -54,7 +54,7 @@ def _biggan(side: int) -> GeneratorSpec:
         name=name, description=f"BigGAN-deep, {side}x{side}; needs its weights (download or "
         "--weights)", dim_z=128, n_classes=1000, native_size=side,
         precisions=("fp32", "bf16", "fp16"), load=load, prepare=prepare, status=status,
-        ready=ready)
+        ready=ready, family="BigGAN")
 
 
 SPECS = (CPPN_SPEC, *(_biggan(side) for side in BIGGAN_SIDES))
