@@ -28,6 +28,7 @@ def option(default, help: str, *, lo=None, hi=None, kind=float, choices=None,
     strings; ``default_text`` says what a None default means; ``ui`` is the page's slider
     range where it is narrower than the valid one.
     """
+    kind = str if choices is not None else kind
     return field(default=default, metadata=dict(help=help, lo=lo, hi=hi, kind=kind,
                                                  choices=choices, default_text=default_text,
                                                  ui=ui))
