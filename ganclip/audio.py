@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ganclip.errors import AudioError
+from ganclip.errors import AudioError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,6 @@ def _check_path(path) -> Path:
     if path.stat().st_size == 0:
         raise AudioError(f"{path} is empty (0 bytes); give an audio file")
     return path
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _probe_soundfile(path: Path) -> AudioInfo:
@@ -102,7 +98,7 @@ def probe(path) -> AudioInfo:
         try:
             info = prober(path)
         except Exception as exc:  # each backend fails in its own way; report them all
-            failures.append(f"{name}: {_one_line(exc)}")
+            failures.append(f"{name}: {one_line(exc)}")
             log.debug("probe %s with %s failed: %s", path, name, exc)
             continue
         log.debug("probe %s: %s", path, info)
@@ -174,7 +170,7 @@ def source_blocks(info: AudioInfo) -> Iterator[np.ndarray]:
         raise
     except Exception as exc:
         raise AudioError(f"{info.path} is damaged: decoding stopped after "
-                         f"{total / info.sample_rate:.2f} s ({_one_line(exc)})") from None
+                         f"{total / info.sample_rate:.2f} s ({one_line(exc)})") from None
     decoded = total / info.sample_rate
     if info.duration and decoded < info.duration * (1 - MAX_SHORTFALL) - 0.1:
         raise AudioError(f"{info.path} looks truncated: it declares {info.duration:.2f} s "

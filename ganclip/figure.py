@@ -7,11 +7,11 @@ small frame of each image type, drawn by the generator the render would use.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ganclip.files import atomic_path
 
 THUMB = 128  # pixels, side of a thumbnail
 
@@ -100,15 +100,9 @@ def write_figure(path, plan, features, frames: np.ndarray, *, title: str) -> Pat
         ax.set_title(plan.type_names[i], fontsize=8, color="black")
         for side in ax.spines.values():
             side.set(color=colours[i], linewidth=4)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".png",
-                               dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path, suffix=path.suffix or ".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
     return path

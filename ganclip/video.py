@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import numbers
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -20,7 +19,8 @@ import numpy as np
 
 from ganclip.audio import AudioInfo, source_blocks
 from ganclip.errors import BadInputError, EncodingError
-from ganclip.features import frame_rate
+from ganclip.files import atomic_path
+from ganclip.timebase import frame_rate
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
@@ -118,10 +118,8 @@ class VideoWriter:
         self.count, self.first_frame = 0, first_frame
         self.copying = template is not None
         self.closed = False
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
-                                   dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self._atomic = atomic_path(self.path, suffix=".part")
+        self.tmp = self._atomic.__enter__()  # renamed by close(), removed by abort()
         try:
             fmt = container_format(self.path)
             options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
@@ -270,11 +268,7 @@ class VideoWriter:
                     self.container.mux(packet)
             self._encode_audio_until(None)
             self.container.close()
-            # mkstemp made the file private (0600); give it the permissions of any new file.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-            os.replace(self.tmp, self.path)
+            self._atomic.__exit__(None, None, None)
             self.closed = True
         except (OSError, av.FFmpegError) as exc:
             self.abort()
@@ -290,6 +284,12 @@ class VideoWriter:
             self.container.close()
         except Exception:  # closing a broken container may fail again; the file goes anyway
             pass
+        if not self.closed and self._atomic is not None:
+            atomic, self._atomic = self._atomic, None
+            try:  # the write-then-rename's own cleanup: the unfinished file goes
+                atomic.__exit__(EncodingError, EncodingError("aborted"), None)
+            except Exception:  # already finished (its rename failed): nothing is left
+                pass
         self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoWriter":
