@@ -228,7 +228,10 @@ def render(audio, *, output=None, plan_in=None, plan_out=None, frames_dir=None,
     if resume:
         saved = work.saved_options(song)
         analysis = from_dict(AnalysisOptions, saved["analysis"])
-        generator = replace(generator, **saved["generator"])
+        pixels = dict(saved["generator"])
+        if options.get("weights") is not None:  # the same weights in another place; the
+            pixels.pop("weights")                # identity (their sha256) must still match
+        generator = replace(generator, **pixels)
         plan_in = saved["plan_in"]
     elif restart:
         work.remove()
@@ -249,7 +252,8 @@ def _identity(job: RenderJob, prepared, size: int) -> tuple[dict, dict]:
     weights = None if prepared.weights is None else weights_identity(prepared.weights)
     plan_in = None if job.plan_in is None else {
         k: v for k, v in song_identity(job.plan_in).items() if k != "mtime_ns"}
-    identity = {"analysis": None if plan_in else to_dict(job.analysis), "plan in": plan_in,
+    analysis = {k: v for k, v in to_dict(job.analysis).items() if k != "seed"}
+    identity = {"analysis": None if plan_in else analysis, "plan in": plan_in,
                 "model": prepared.spec.name, "weights": weights, "size": size,
                 "seed": job.analysis.seed, "song": song_identity(job.song)}
     restore = {"analysis": to_dict(job.analysis), "plan_in": None if job.plan_in is None

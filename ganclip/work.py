@@ -31,10 +31,13 @@ def song_identity(song: Path) -> dict:
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
+    """One level of ``name: value``, for saying what differs: the options by their own names
+    (``seed``, ``pulse``), the rest by where they are (``song path``, ``weights sha256``)."""
     out = {}
     for key, value in d.items():
         if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key} "))
+            out.update(_flat(value, prefix if key in ("analysis", "reactive") else
+                             f"{prefix}{key} "))
         else:
             out[f"{prefix}{key}"] = value
     return out
