@@ -243,11 +243,15 @@ def test_a_render_stopped_at_batch_8_finishes_at_batch_4_as_if_never_stopped(
     assert code == 0, capsys.readouterr().err
     assert not (tmp_path / "v.mp4.parts").exists()
     ours, theirs = decoded(output), decoded(reference.path)
-    assert np.array_equal(ours[:40], theirs[:40])  # the segment kept from the first run
-    # the rest was drawn 4 at a time: a matrix product over another batch size may round
-    # a pixel by one level (what the README says resume promises); not a different picture
     assert ours.shape == theirs.shape
-    assert np.abs(ours.astype(int) - theirs).mean() < 0.05
+    assert np.array_equal(ours[:40], theirs[:40])  # the segment kept from the first run
+    # the rest was drawn 4 at a time: a matrix product over another batch size rounds the
+    # odd pixel one level off, and H.264 carries that into its predictions (here up to 26
+    # levels at a pixel, 1.8 on average in the worst frame, 36 dB): the same pictures, not
+    # the same bytes (neighbouring frames of this song are 25 dB apart, in the median)
+    assert psnr(ours, theirs).min() > 30
+    times = np.array([f.time for f in decode_frames(output)])
+    assert np.allclose(times, np.arange(len(theirs)) / FPS)
 
 
 def test_a_render_started_on_cpu_finishes_on_cpu_0(long_song, tmp_path, capsys):
