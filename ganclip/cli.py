@@ -1,7 +1,8 @@
 """Command line: parse flags, call the library, turn known errors into one line.
 
 ``ganclip render SONG`` makes a video, ``ganclip types`` lists image types, and
-``ganclip`` alone in a terminal asks for the seed's choices one by one.
+``ganclip`` alone in a terminal asks for GAN_PI-2's choices (track, frame rate, image
+types, transitions, size) one by one.
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ def _ask(prompt: str, default, parse):
 
 
 def _interactive() -> list[str]:
-    """The seed's flow: pick a track in audioFiles/, then frame rate, types, transitions, size."""
+    """GAN_PI-2's flow (the program ganclip descends from): pick a track in audioFiles/,
+    then frame rate, types, transitions, size."""
     from ganclip.options import default_transitions
 
     folder = Path("audioFiles")

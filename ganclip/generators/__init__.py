@@ -241,3 +241,4 @@ def _register_builtins() -> None:
 
 
 _register_builtins()
+load_plugins()
