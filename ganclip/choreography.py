@@ -263,8 +263,8 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
                   dim_z: int = 128, n_classes: int = 1000) -> Plan:
     """Beat pulses, loudness-driven drift, and an image type per section (or chroma mix).
 
-    Everything is computed as a function of time in seconds and sampled at the end of each
-    frame's slice of audio, so the same song follows the same path at any frame rate.
+    Everything is a function of time in seconds, sampled at the end of each frame's slice
+    of audio, so the same song follows the same path at any frame rate.
 
     - **motion** (:func:`_drift`): z drifts along a smooth seeded path (a cubic spline
       through random anchors); its speed follows the smoothed harmonic energy, so quiet
@@ -283,11 +283,9 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     Parameters
     ----------
     features : SongFeatures, of the audio the video covers (time 0 = the first frame)
-    fps : float
-    n_frames : int, video frames
-    image_types : sequence of ImageType
+    fps : float; n_frames : int, video frames
+    image_types : sequence of ImageType; settings : ReactiveSettings
     transitions : int >= 0, frames of blending at each section change
-    settings : ReactiveSettings
     seed : int, fixes pulse directions and the drift path
     dim_z, n_classes : int, the generator's latent width and class count
 

@@ -41,3 +41,13 @@ def one_line(exc: BaseException | str, *, limit: int | None = None) -> str:
     if limit is not None and len(line) > limit:
         line = line[:limit - 1] + "…"
     return line
+
+
+def lookup(table: dict, name: str, *, what: str, choices=None):
+    """``table[name]``; else a :class:`BadInputError` saying ``unknown <what> '<name>';
+    available: …`` (``choices`` default to the table's keys)."""
+    try:
+        return table[name]
+    except KeyError:
+        raise BadInputError(f"unknown {what} '{name}'; available: "
+                            f"{', '.join(choices if choices is not None else table)}") from None

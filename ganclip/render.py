@@ -203,13 +203,9 @@ def render(audio, *, output=None, plan_in=None, plan_out=None, frames_dir=None,
         knobs) and of :class:`~ganclip.options.GeneratorOptions` (``model``, ``weights``,
         ``device``, ``precision``, ``size``, ``batch``), by keyword
 
-    The render is resumable: it keeps the plan, its identity and every finished
-    :data:`~ganclip.work.SEGMENT_SECONDS` of encoded video in ``<output>.parts/``. Running
-    the same render again (or with ``resume``) after a crash, a full disk or Ctrl-C continues
-    after the last finished segment, also with another ``batch``, ``device`` or
-    ``precision``; the segments are joined into ``output`` without re-encoding, with the
-    song's audio muxed once, and the folder is removed. A render with other pixels (other
-    analysis options, model, weights, size or seed) against it is an error, unless
+    The render is resumable (``<output>.parts/``, :mod:`ganclip.work`): run again after a
+    crash or Ctrl-C, it continues after the last finished segment, also with another
+    ``batch``, ``device`` or ``precision``; a render with other pixels is refused unless
     ``restart``.
 
     Returns

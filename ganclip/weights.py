@@ -34,7 +34,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ganclip.errors import BadInputError, WeightsError, one_line
+from ganclip.errors import WeightsError, lookup, one_line
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +125,7 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
 
 def model_spec(name: str) -> ModelSpec:
     """The registry entry for ``name``; :class:`BadInputError` naming the choices otherwise."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise BadInputError(f"unknown model '{name}'; models with weights: "
-                            f"{', '.join(MODELS)}") from None
+    return lookup(MODELS, name, what="model")
 
 
 def default_sources(name: str) -> tuple[Source, ...]:

@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ganclip.errors import BadInputError, one_line
+from ganclip.errors import BadInputError, lookup, one_line
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +148,7 @@ def available_models() -> list[str]:
 
 def spec(name: str) -> GeneratorSpec:
     """The registered spec of ``name`` (not ``auto``); a one-line error naming the choices."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise BadInputError(f"unknown model '{name}' (--model); available: "
-                            f"{', '.join(available_models())}") from None
+    return lookup(REGISTRY, name, what="model", choices=available_models())
 
 
 def resolve_model(name: str, *, weights=None) -> tuple[str, str | None]:
