@@ -173,8 +173,9 @@ def frame_spectra(blocks: Iterable[np.ndarray], *, sr: int, fps: float,
 
 
 def to_db(power: np.ndarray, *, floor_db: float = -100.0) -> np.ndarray:
-    """Power to decibels with a floor, so silence is a finite constant."""
-    return np.maximum(10.0 * np.log10(np.maximum(power, 1e-12)), floor_db).astype(np.float32)
+    """Power to decibels, floored at ``floor_db`` (the power is clipped there first), so
+    silence is a finite constant; the dtype of ``power`` is kept."""
+    return 10.0 * np.log10(np.maximum(power, 10.0 ** (floor_db / 10.0)))
 
 
 # ---------------------------------------------------------------------------------------------
