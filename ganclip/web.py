@@ -227,23 +227,24 @@ def _choice_inputs(image_types) -> list:
                         label="Image types (empty: chosen by the seed)", elem_id="types")
     gr.Gallery(_thumbnails(image_types), label="Image types", columns=8, height=220,
                allow_preview=False)
-    with gr.Accordion("Reactive reactive_controls", open=False):
-        reactive_controls = [_slider("pulse", "Pulse (jolt on the beat)"),
-                 _slider("motion", "Motion (drift with loudness)"),
-                 _slider("smoothing", "Smoothing (s)"), _slider("sensitivity", "Sensitivity")]
+    with gr.Accordion("Reactive knobs", open=False):
         pair = _field(AnalysisOptions, "truncation_range")
         lo, hi = pair.metadata["ui"]
-        reactive_controls += [_slider("truncation_range", "Truncation, calm", pair.default[0], (lo, 2)),
-                  _slider("truncation_range", "Truncation, loud", pair.default[1], (lo, hi))]
         source = _field(AnalysisOptions, "classes_from")
-        reactive_controls.append(gr.Radio(list(source.metadata["choices"]), value=source.default,
-                              label="Image types from"))
+        reactive = [
+            _slider("pulse", "Pulse (jolt on the beat)"),
+            _slider("motion", "Motion (drift with loudness)"),
+            _slider("smoothing", "Smoothing (s)"), _slider("sensitivity", "Sensitivity"),
+            _slider("truncation_range", "Truncation, calm", pair.default[0], (lo, 2)),
+            _slider("truncation_range", "Truncation, loud", pair.default[1], (lo, hi)),
+            gr.Radio(list(source.metadata["choices"]), value=source.default,
+                     label="Image types from")]
     with gr.Row():
         seed = _number(AnalysisOptions, "seed", "Seed")
         start = gr.Number(0, label="Start (s)", minimum=0, elem_id="start")
         duration = gr.Number(0, label="Duration (s, 0: to the end)", minimum=0,
                              elem_id="duration")
-    return [model, mode, fps, size, types, transitions, *reactive_controls, seed, start, duration]
+    return [model, mode, fps, size, types, transitions, *reactive, seed, start, duration]
 
 
 def build(*, max_minutes: float = MAX_MINUTES):
