@@ -259,7 +259,8 @@ def fetch_url(url: str, dest: Path, file: FileSpec, *, quiet: bool = False) -> N
     except urllib.error.HTTPError as e:
         raise SourceError(f"HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise SourceError(one_line(getattr(e.reason, "strerror", None) or e.reason, limit=100)) from None
+        reason = getattr(e.reason, "strerror", None) or e.reason
+        raise SourceError(one_line(reason, limit=100)) from None
     except (OSError, http.client.HTTPException) as e:
         got = part.stat().st_size if part.exists() else 0
         raise SourceError(f"interrupted after {got} bytes ({one_line(repr(e), limit=60)}); "
