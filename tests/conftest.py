@@ -4,6 +4,7 @@ isolation every test runs in: no user's weights cache, environment or network.""
 import ipaddress
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,20 +30,9 @@ def _loopback(host) -> bool:
         return False
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path_factory):
-    """Every test: an empty weights cache of its own, no weights mirror or XDG cache from the
-    environment, huggingface_hub offline, and no connection beyond this machine's loopback
-    (a name lookup of another host fails as an unknown name, a connection with OSError).
-    Subprocesses inherit the environment part; none of them is given a network anyway."""
-    monkeypatch.setenv("GANCLIP_CACHE", str(tmp_path_factory.mktemp("cache")))
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.delenv("GANCLIP_WEIGHTS_URL", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    hub = sys.modules.get("huggingface_hub.constants")
-    if hub is not None:  # read when it was imported; an import from now on reads the variable
-        monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
-
+def _block_the_network(mp: pytest.MonkeyPatch) -> None:
+    """Refuse name lookups of other hosts (an unknown name) and connections to them
+    (OSError); loopback keeps working, for the tests' own servers and the browser."""
     real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
 
@@ -63,9 +53,38 @@ def isolated(monkeypatch, tmp_path_factory):
         refuse(self, address)
         return real_connect_ex(self, address)
 
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    mp.setattr(socket, "getaddrinfo", getaddrinfo)
+    mp.setattr(socket.socket, "connect", connect)
+    mp.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+def _isolate(mp: pytest.MonkeyPatch, cache: Path) -> None:
+    mp.setenv("GANCLIP_CACHE", str(cache))
+    mp.delenv("XDG_CACHE_HOME", raising=False)
+    mp.delenv("GANCLIP_WEIGHTS_URL", raising=False)
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:  # read when it was imported; an import from now on reads the variable
+        mp.setattr(hub, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session(tmp_path_factory):
+    """The isolation below for the whole session, so session and module fixtures (the
+    shared reference render) have it too; the network is blocked once, here."""
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, tmp_path_factory.mktemp("session-cache"))
+        _block_the_network(mp)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path_factory):
+    """Every test: an empty weights cache of its own, no weights mirror or XDG cache from the
+    environment, huggingface_hub offline, and no connection beyond this machine's loopback
+    (``isolated_session``). Subprocesses inherit the environment part; none of them is given
+    a network anyway."""
+    _isolate(monkeypatch, tmp_path_factory.mktemp("cache"))
 
 
 def tone(freq: float, seconds: float, sr: int = 22050, amp: float = 0.3) -> np.ndarray:
@@ -104,6 +123,65 @@ def shared_audio():
     if not SHARED_AUDIO.is_dir():
         pytest.skip("../shared/audio is not here")
     return SHARED_AUDIO
+
+
+LONG_FPS, LONG_SIZE = 10, 32  # the long song's renders: 160 frames of 32², in 4 segments
+
+
+@pytest.fixture(scope="session")
+def long_song(tmp_path_factory):
+    """16 s (the two-part song four times over): 160 frames at 10 fps, four resumable
+    segments of 4 s; a name with a space and an é. Shared: write nothing beside it."""
+    path = tmp_path_factory.mktemp("long") / "long song é.wav"
+    sf.write(path, np.tile(two_part_song(seconds=4.0), 4), 22050)
+    return path
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An uninterrupted render of the long song, what resumed renders must equal."""
+    path: Path  # the video
+    plan: Path  # its plan (--plan-out)
+    frames: np.ndarray  # decoded, uint8 [shape=(160, 32, 32, 3)]
+
+
+@pytest.fixture(scope="session")
+def reference(long_song, tmp_path_factory):
+    """The long song rendered once for the session, at LONG_FPS and LONG_SIZE with every
+    other option at its default (batch 8, cpu, model auto: the built-in cppn here)."""
+    import ganclip
+    from media import decode_frames
+
+    folder = tmp_path_factory.mktemp("reference")
+    result = ganclip.render(long_song, output=folder / "reference.mp4", fps=LONG_FPS,
+                            size=LONG_SIZE, plan_out=folder / "plan.npz", quiet=True)
+    frames = np.stack([f.to_ndarray(format="rgb24") for f in decode_frames(result.path)])
+    frames.flags.writeable = False
+    return Reference(path=result.path, plan=folder / "plan.npz", frames=frames)
+
+
+SLOWLY = """\
+import sys, time
+from ganclip import video
+write = video.VideoWriter.write
+def slow(self, frames):
+    time.sleep({delay})
+    return write(self, frames)
+video.VideoWriter.write = slow
+from ganclip.cli import main
+sys.exit(main())
+"""
+
+
+def ganclip_cli(*args, delay: float | None = None) -> list[str]:
+    """The command line ``python -m ganclip ARGS``. With ``delay``, in a Python that writes
+    every batch of frames ``delay`` seconds late, as a slow generator would: a 16 s song at
+    32² draws a segment in 0.05 s, too fast to stop a render in the middle of one; 0.08 s
+    in batches of 8 makes a segment 0.4 s."""
+    args = [str(a) for a in args]
+    if delay is None:
+        return [sys.executable, "-m", "ganclip", *args]
+    return [sys.executable, "-c", SLOWLY.format(delay=delay), *args]
 
 
 def encode_audio(path, signal, sr: int = 22050, codec: str = "libmp3lame"):

@@ -6,8 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import encode_audio, probe_video, two_part_song
+from conftest import LONG_SIZE, encode_audio, ganclip_cli, probe_video, two_part_song
 from ganclip.cli import build_parser, main
+from media import decode_frames
 
 
 def run(argv, capsys):
@@ -161,17 +162,15 @@ def test_python_dash_m_runs_the_same_cli(song, tmp_path):
 
 
 @pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
-def test_a_stopped_render_keeps_its_segments_and_resumes(sig, code, tmp_path):
+def test_a_stopped_render_keeps_its_segments_and_resumes(sig, code, long_song, reference,
+                                                         tmp_path):
     import signal
     import time
 
-    import soundfile as sf
-
-    long_song = tmp_path / "long.wav"
-    sf.write(long_song, np.tile(two_part_song(), 20), 22050)  # 1 minute
-    command = [sys.executable, "-m", "ganclip", "render", str(long_song), "-o",
-               str(tmp_path / "v.mp4"), "--size", "64", "--fps", "10", "-q"]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+    # the shared reference's plan: the analysis is not what is stopped here
+    args = ("render", long_song, "-o", tmp_path / "v.mp4", "--plan-in", reference.plan,
+            "--size", LONG_SIZE, "-q")
+    proc = subprocess.Popen(ganclip_cli(*args, delay=0.08), stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     parts = tmp_path / "v.mp4.parts"
     deadline = time.monotonic() + 120
@@ -186,12 +185,16 @@ def test_a_stopped_render_keeps_its_segments_and_resumes(sig, code, tmp_path):
     assert not (tmp_path / "v.mp4").exists()
     kept = sorted(p.name for p in parts.iterdir())
     assert "plan.npz" in kept and "segment_00001.mp4" in kept
+    assert "segment_00003.mp4" not in kept  # stopped before the end
     assert not [n for n in kept if n.startswith(".")]  # no half-written segment
-    again = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    again = subprocess.run(ganclip_cli(*args), capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
     assert again.returncode == 0, again.stderr
     assert not parts.exists()
     frames, video_s, audio_s, _ = probe_video(tmp_path / "v.mp4")
-    assert frames == 600 and np.isclose(video_s, 60.0) and abs(audio_s - video_s) < 0.1
+    assert frames == 160 and np.isclose(video_s, 16.0) and abs(audio_s - video_s) < 0.1
+    ours = np.stack([f.to_ndarray(format="rgb24") for f in decode_frames(tmp_path / "v.mp4")])
+    assert np.array_equal(ours, reference.frames)
 
 
 def test_verbose_says_what_is_happening(song, tmp_path, capsys):
