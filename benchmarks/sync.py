@@ -25,6 +25,7 @@ Needs ``mir_eval`` (in the dev extra).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,48 +33,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-import ganclip
-from ganclip.choreography import Plan
-
-SR = 22050
-
-
-def _hit(kind: str, rng) -> np.ndarray:
-    t = np.arange(int(0.2 * SR)) / SR
-    if kind == "kick":
-        return 0.9 * np.sin(2 * np.pi * (50 + 60 * np.exp(-t / 0.02)) * t) * np.exp(-t / 0.08)
-    if kind == "snare":
-        return 0.5 * rng.standard_normal(len(t)) * np.exp(-t / 0.05)
-    return 0.15 * rng.standard_normal(len(t)) * np.exp(-t / 0.01)  # hat
-
-
-def _place(out: np.ndarray, times, sound: np.ndarray) -> None:
-    for x in times:
-        i = int(round(x * SR))
-        n = min(len(sound), len(out) - i)
-        if n > 0:
-            out[i:i + n] += sound[:n]
-
-
-def drums(beats: np.ndarray, seconds: float, *, swing: float = 0.5, seed: int = 0,
-          bright: bool = False) -> np.ndarray:
-    """Kick on 1 and 3, snare on 2 and 4, hats on the 8ths (the off-beat one at ``swing``
-    of the beat: 0.5 straight, 0.67 swung), a bass note per beat."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros(int(seconds * SR))
-    gaps = np.diff(np.append(beats, beats[-1] + (beats[-1] - beats[-2])))
-    _place(out, beats[0::2], _hit("kick", rng))
-    _place(out, beats[1::2], _hit("snare", rng))
-    _place(out, np.concatenate([beats, beats + swing * gaps]), _hit("hat", rng))
-    t = np.arange(int(0.3 * SR)) / SR
-    bass = 0.25 * np.sin(2 * np.pi * (880 if bright else 55) * t) * np.exp(-t / 0.15)
-    _place(out, beats, bass)
-    return out
-
-
-def pad(seconds: float, freqs) -> np.ndarray:
-    t = np.arange(int(seconds * SR)) / SR
-    return 0.06 * sum(np.sin(2 * np.pi * f * t) for f in freqs)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, for tests.synth
+import ganclip  # noqa: E402
+from ganclip.choreography import Plan  # noqa: E402
+from tests.synth import SR, groove, pad  # noqa: E402
 
 
 def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, list, list]]:
@@ -82,24 +45,24 @@ def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, list, list]]:
     for bpm, swing in ((70, 0.5), (100, 0.67), (130, 0.67), (170, 0.5)):
         beats = np.arange(0.25, 24, 60 / bpm)
         out[f"drums {bpm}{' swing' if swing > 0.5 else ''}"] = (
-            drums(beats, 24, swing=swing) + pad(24, [110, 165]), beats, [], [])
+            groove(beats, 24, swing=swing) + pad([110, 165], 24, amp=0.06), beats, [], [])
     first = np.arange(0.25, 14, 60 / 100)
     beats = np.concatenate([first, np.arange(first[-1] + 60 / 140, 28, 60 / 140)])
     # a sudden jump from 100 to 140 BPM is a new part of the song: its truth has a boundary
     # there (the same drums and chord on both sides; the look may change, but only there)
-    out["tempo 100→140"] = (drums(beats, 28) + pad(28, [110, 165]), beats,
+    out["tempo 100→140"] = (groove(beats, 28) + pad([110, 165], 28, amp=0.06), beats,
                             [float(first[-1] + 60 / 140)], [])
     section, beats, parts = 10.0, np.arange(0, 40, 0.5), []
     for k in range(4):
         local = beats[(beats >= k * section) & (beats < (k + 1) * section)] - k * section
         if k % 2 == 0:
-            parts.append(drums(local, section, seed=k) + pad(section, [110, 165, 220]))
+            parts.append(groove(local, section, seed=k) + pad([110, 165, 220], section, amp=0.06))
         else:
-            parts.append(0.6 * drums(local, section, seed=k, bright=True)
-                         + pad(section, [880, 1320, 1760]) * 1.5)
+            parts.append(0.6 * groove(local, section, seed=k, bright=True)
+                         + pad([880, 1320, 1760], section, amp=0.06) * 1.5)
     out["A-B-A-B"] = (np.concatenate(parts), beats, [10.0, 20.0, 30.0], list("ABAB"))
     beats = np.concatenate([np.arange(0.25, 8, 0.5), np.arange(12.25, 20, 0.5)])
-    signal = drums(beats, 20) + pad(20, [110, 165])
+    signal = groove(beats, 20) + pad([110, 165], 20, amp=0.06)
     signal[8 * SR:12 * SR] = 0
     out["silent gap"] = (signal, beats, [], [])
     return out

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
-
+from media import SHARED_AUDIO
+from synth import tone
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
@@ -85,11 +85,6 @@ def isolated(monkeypatch, tmp_path_factory):
     (``isolated_session``). Subprocesses inherit the environment part; none of them is given
     a network anyway."""
     _isolate(monkeypatch, tmp_path_factory.mktemp("cache"))
-
-
-def tone(freq: float, seconds: float, sr: int = 22050, amp: float = 0.3) -> np.ndarray:
-    t = np.arange(int(round(seconds * sr))) / sr
-    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
 def two_part_song(sr: int = 22050, seconds: float = 3.0) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
+from media import SHARED_AUDIO
 SOURCES = ("choice_drum_bass.ogg", "solo_trumpet.ogg", "madmom_sample.wav",
            "madmom_stereo_sample.flac", "madmom_stereo_sample.m4a")
 KINDS = ("truncate", "flip body", "flip header", "zero stretch", "repeat stretch")

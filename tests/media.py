@@ -1,5 +1,6 @@
-"""Synthetic test media: tones written with soundfile or encoded with PyAV, and decoders
-that read them back without going through ganclip, so tests compare against known answers."""
+"""Test media: synthetic signals (``synth``) written with soundfile or encoded with PyAV,
+decoders that read them back without going through ganclip, so tests compare against known
+answers, and where the real recordings are (``SHARED_AUDIO``)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,6 @@ import numpy as np
 
 SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
 LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
-
-
-def tone(sr: int, seconds: float, *, freq: float = 440.0, channels: int = 1, amp: float = 0.5,
-         onset: float = 0.0, end: float | None = None) -> np.ndarray:
-    """A sine at ``freq`` Hz, silent before ``onset`` and after ``end`` seconds.
-
-    Returns
-    -------
-    x : np.ndarray [shape=(channels, round(seconds * sr))], float32, every channel the same
-    """
-    t = np.arange(int(round(seconds * sr))) / sr
-    on = (t >= onset) & (t < (seconds if end is None else end))
-    y = np.where(on, amp * np.sin(2 * np.pi * freq * t), 0.0)
-    return np.repeat(y[None], channels, axis=0).astype(np.float32)
 
 
 def write_soundfile(path: Path, x: np.ndarray, sr: int, **kw) -> Path:

@@ -11,8 +11,8 @@ from ganclip import audio
 from ganclip.audio import (ANALYSIS_RATE, AudioInfo, load_audio, probe, source_blocks,
                            stream_mono)
 from ganclip.errors import AudioError, BadInputError, GanclipError
-from media import (SHARED_AUDIO, encode, first_above, peak_frequency, tone,
-                         write_soundfile)
+from media import SHARED_AUDIO, encode, first_above, peak_frequency, write_soundfile
+from synth import tone
 
 SR = ANALYSIS_RATE
 SECONDS = 2.0
@@ -59,7 +59,7 @@ def one_line_naming(exc: AudioError, path) -> str:
 @pytest.mark.parametrize("name, kind, sr, channels, freq, lossy, backend", CASES,
                          ids=[c[0] for c in CASES])
 def test_decodes_to_mono_at_analysis_rate(tmp_path, name, kind, sr, channels, freq, lossy, backend):
-    x = tone(sr, SECONDS, freq=freq, channels=channels, onset=ONSET)
+    x = tone(freq, SECONDS, sr, amp=0.5, channels=channels, onset=ONSET)
     if channels == 6:
         x[3] = 0  # AAC low-passes the LFE channel (5.1's fourth), which would eat the tone
     path = make(tmp_path, kind, x, sr)
@@ -83,15 +83,16 @@ def test_decodes_to_mono_at_analysis_rate(tmp_path, name, kind, sr, channels, fr
 
 def test_mono_mix_is_the_channel_mean(tmp_path):
     x = np.zeros((6, 48000), np.float32)
-    x[0] = tone(48000, 1.0, freq=300, amp=0.6)[0]
-    x[4] = tone(48000, 1.0, freq=2000, amp=0.3)[0]
+    x[0] = tone(300, 1.0, 48000, amp=0.6)
+    x[4] = tone(2000, 1.0, 48000, amp=0.3)
     y = load_audio(write_soundfile(tmp_path / "six.wav", x, 48000), sr=48000)  # no resampling
     np.testing.assert_allclose(y, x.mean(axis=0), atol=1e-4)
 
 
 @pytest.mark.parametrize("sr", [8000, 16000, 44100, 48000])
 def test_output_rate_is_the_one_asked(tmp_path, sr):
-    path = write_soundfile(tmp_path / "a.wav", tone(44100, 1.0, freq=1000), 44100)
+    path = write_soundfile(tmp_path / "a.wav", tone(1000, 1.0, 44100, amp=0.5, channels=1),
+                           44100)
     y = load_audio(path, sr=sr)
     assert abs(len(y) - sr) <= 1
     assert peak_frequency(y, sr) == pytest.approx(1000, abs=1.5)
@@ -100,7 +101,7 @@ def test_output_rate_is_the_one_asked(tmp_path, sr):
 @pytest.mark.parametrize("kind", ["wav", "mp3", "m4a"])
 def test_start_and_duration_cut_the_right_samples(tmp_path, kind):
     # Silent, then a tone from 1.0 s to 2.0 s, silent again until 3 s.
-    x = tone(44100, 3.0, freq=440, channels=2, onset=1.0, end=2.0)
+    x = tone(440, 3.0, 44100, amp=0.5, channels=2, onset=1.0, end=2.0)
     path = make(tmp_path, kind, x, 44100)
     full = load_audio(path)
 
@@ -122,18 +123,19 @@ def test_start_and_duration_cut_the_right_samples(tmp_path, kind):
 
 def test_resampling_removes_what_the_new_rate_cannot_carry(tmp_path):
     # 15 kHz is above 22.05 kHz's Nyquist limit; a poor resampler folds it down to 7050 Hz.
-    path = write_soundfile(tmp_path / "high.wav", tone(44100, 1.0, freq=15000), 44100)
+    path = write_soundfile(tmp_path / "high.wav",
+                           tone(15000, 1.0, 44100, amp=0.5, channels=1), 44100)
     y = load_audio(path)
     assert np.sqrt(np.mean(y[1000:-1000] ** 2)) < 1e-3
 
 
 def test_start_past_the_end_gives_nothing(tmp_path):
-    path = write_soundfile(tmp_path / "a.wav", tone(8000, 1.0), 8000)
+    path = write_soundfile(tmp_path / "a.wav", tone(440, 1.0, 8000, amp=0.5, channels=1), 8000)
     assert load_audio(path, start=5.0).shape == (0,)
 
 
 def test_source_blocks_are_the_whole_file_at_the_source_rate(tmp_path):
-    x = tone(44100, 2.0, freq=440, channels=2)
+    x = tone(440, 2.0, 44100, amp=0.5, channels=2)
     x[1] *= -1  # tell the channels apart
     info = probe(write_soundfile(tmp_path / "a.wav", x, 44100, subtype="FLOAT"))
     blocks = list(source_blocks(info))
@@ -167,7 +169,8 @@ def _text_as_mp3(tmp_path):
 
 
 def _truncated_mp3(tmp_path):
-    whole = make(tmp_path, "mp3", tone(44100, 2.0, channels=2), 44100, name="whole")
+    whole = make(tmp_path, "mp3", tone(440, 2.0, 44100, amp=0.5, channels=2), 44100,
+                 name="whole")
     path = tmp_path / "half.mp3"
     data = whole.read_bytes()
     path.write_bytes(data[:len(data) // 2])
@@ -201,7 +204,8 @@ def test_undecodable_file_reports_every_backend(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
                     reason="root reads any file; permissions cannot be tested")
 def test_unreadable_file(tmp_path):
-    path = write_soundfile(tmp_path / "locked.wav", tone(8000, 0.5), 8000)
+    path = write_soundfile(tmp_path / "locked.wav", tone(440, 0.5, 8000, amp=0.5, channels=1),
+                           8000)
     path.chmod(0)
     try:
         with pytest.raises(AudioError) as caught:
@@ -216,7 +220,7 @@ def test_unreadable_file(tmp_path):
 
 @pytest.mark.parametrize("kind", ["wav", "m4a"])
 def test_stream_mono_concatenated_is_load_audio(tmp_path, kind):
-    x = tone(44100, 3.0, freq=440, channels=2, onset=0.3)
+    x = tone(440, 3.0, 44100, amp=0.5, channels=2, onset=0.3)
     path = make(tmp_path, kind, x, 44100)
     for cut in ({}, {"start": 0.4, "duration": 1.7}):
         blocks = list(stream_mono(path, **cut))
@@ -230,7 +234,7 @@ def test_stream_mono_concatenated_is_load_audio(tmp_path, kind):
 @pytest.mark.parametrize("kind, source_rate", [("wav", 44100), ("m4a", 44100)])
 def test_blocks_are_bounded(tmp_path, kind, source_rate):
     seconds = 30.0 if kind == "wav" else 8.0
-    x = tone(source_rate, seconds, freq=440)
+    x = tone(440, seconds, source_rate, amp=0.5, channels=1)
     path = make(tmp_path, kind, x, source_rate)
     lengths = [len(b) for b in stream_mono(path)]
     assert sum(lengths) == pytest.approx(seconds * SR, abs=2)

@@ -18,12 +18,7 @@ from ganclip.generators.biggan import (BIGGAN_DEEP_128, BIGGAN_DEEP_256, BIGGAN_
                                        BigGANConfig, BigGANGenerator, build_biggan, load_biggan,
                                        precision_psnr, random_inputs, random_state_dict,
                                        to_uint8, truncation_weights)
-
-# 4→8→16→32 with same-size blocks between, ending in an upsampling block like the published
-# configs; attention before block 2 (at 8², 16 channels)
-TINY = BigGANConfig(output_dim=32, channel_width=4, attention_layer_position=2,
-                    layers=((True, 16, 8), (False, 8, 4), (True, 4, 4), (False, 4, 2),
-                            (True, 2, 1)))
+from tiny_biggan import TINY
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,8 @@ import torch
 from conftest import probe_video
 from ganclip.cli import main
 from ganclip.generators import load_generator, resolve_model
-from ganclip.generators.biggan import BigGANConfig, random_state_dict
-
-TINY = BigGANConfig(output_dim=32, channel_width=4, attention_layer_position=2,
-                    layers=((True, 16, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2),
-                            (False, 2, 1)))
+from ganclip.generators.biggan import random_state_dict
+from tiny_biggan import TINY
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import probe_video, tone, two_part_song
+from conftest import probe_video, two_part_song
 from ganclip.cli import main
+from synth import tone
 
 SR = 22050
 
@@ -27,14 +28,12 @@ def _clipped(tmp_path):
 
 
 def _8k_mono(tmp_path):
-    t = np.arange(2 * 8000) / 8000
-    return "phone.wav", (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 8000, 60
+    return "phone.wav", tone(300, 2.0, 8000), 8000, 60
 
 
 def _192k_six_channels(tmp_path):
-    t = np.arange(2 * 192000) / 192000
-    six = np.stack([0.2 * np.sin(2 * np.pi * f * t) for f in (110, 220, 330, 440, 550, 60)],
-                   axis=1).astype(np.float32)
+    six = np.stack([tone(f, 2.0, 192000, amp=0.2) for f in (110, 220, 330, 440, 550, 60)],
+                   axis=1)
     return "surround.wav", six, 192000, 60
 
 

@@ -10,33 +10,7 @@ from ganclip.errors import BadInputError
 from ganclip.features import song_features
 from ganclip.imagetypes import BUILTIN_TYPES
 from ganclip.render import analysis_figure
-
-SR = 22050
-
-
-def drum(sr: int = SR) -> np.ndarray:
-    """A kick-like hit: a decaying 60 Hz thump with a short noise click, 0.15 s."""
-    t = np.arange(int(0.15 * sr)) / sr
-    rng = np.random.default_rng(0)
-    click = rng.standard_normal(len(t)) * np.exp(-t / 0.004)
-    return (0.8 * np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.05) + 0.3 * click).astype(
-        np.float32)
-
-
-def drums(beats, seconds: float, sr: int = SR) -> np.ndarray:
-    out = np.zeros(int(seconds * sr), np.float32)
-    hit = drum(sr)
-    for b in beats:
-        i = int(round(b * sr))
-        n = min(len(hit), len(out) - i)
-        if n > 0:
-            out[i:i + n] += hit[:n]
-    return out
-
-
-def pad(freqs, seconds: float, sr: int = SR, amp: float = 0.1) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    return (amp * sum(np.sin(2 * np.pi * f * t) for f in freqs)).astype(np.float32)
+from synth import SR, drums, pad, snares
 
 
 def f_measure(truth, found, window: float = 0.07) -> float:
@@ -64,19 +38,6 @@ def test_beats_follow_a_tempo_change():
     truth = np.concatenate([first, np.arange(first[-1] + 60 / 140, 30, 60 / 140)])
     f = features_of(drums(truth, 30.0))
     assert f_measure(truth, f.beats) >= 0.9
-
-
-def snares(times, seconds: float, *, amp: float = 0.5, decay: float = 0.05) -> np.ndarray:
-    """Noise bursts (a snare, or a hi-hat when short and quiet) at ``times``."""
-    out = np.zeros(int(seconds * SR), np.float32)
-    t = np.arange(int(0.2 * SR)) / SR
-    burst = (amp * np.random.default_rng(1).standard_normal(len(t)) * np.exp(-t / decay))
-    for x in times:
-        i = int(round(x * SR))
-        n = min(len(burst), len(out) - i)
-        if n > 0:
-            out[i:i + n] += burst[:n].astype(np.float32)
-    return out
 
 
 def test_a_fast_kick_snare_groove_is_not_tracked_at_half_tempo():

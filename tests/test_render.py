@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 
 import ganclip
-from conftest import probe_video, tone, two_part_song
+from conftest import probe_video, two_part_song
 from ganclip.choreography import Plan
 from ganclip.errors import AudioError, BadInputError
 from ganclip.features import frame_rate
+from synth import tone
 
 
 def test_render_makes_a_synced_video_with_sound(song, tmp_path):

@@ -13,8 +13,9 @@ from ganclip.audio import probe
 from ganclip.errors import BadInputError
 from ganclip.features import frame_rate as rate_fraction
 from ganclip.video import VideoWriter, aac_rate, check_output, container_format
-from media import (decode_audio, decode_frames, envelope, first_above, peak_frequency, tone,
+from media import (decode_audio, decode_frames, envelope, first_above, peak_frequency,
                    write_soundfile)
+from synth import tone
 
 SIZE = 64
 RED = (200, 30, 90)
@@ -27,7 +28,7 @@ def solid(n: int, colour=RED, side: int = SIZE) -> np.ndarray:
 
 def pulsing_song(tmp_path, seconds: float = 2.0, sr: int = 44100, name: str = "song.wav"):
     """Stereo 440 Hz that is on for 0.25 s and off for 0.25 s: an envelope to recognise."""
-    x = tone(sr, seconds, freq=440, channels=2)
+    x = tone(440, seconds, sr, amp=0.5, channels=2)
     t = np.arange(x.shape[1]) / sr
     x *= (t % 0.5 < 0.25).astype(np.float32)
     return write_soundfile(tmp_path / name, x, sr), x
@@ -137,7 +138,7 @@ def test_container_format():
 
 def test_audio_start_and_duration_cut_the_song(tmp_path):
     # Silence, a tone from 1.0 s to 3.0 s.
-    x = tone(44100, 3.0, freq=440, channels=2, onset=1.0)
+    x = tone(440, 3.0, 44100, amp=0.5, channels=2, onset=1.0)
     song = write_soundfile(tmp_path / "song.wav", x, 44100)
     fps, n = 10, 10
     out = write_video(tmp_path / "clip.mp4", solid(n), fps=fps, audio=probe(song),
@@ -276,8 +277,8 @@ def test_frames_dir_pngs(tmp_path, side):
 def test_surround_192k_becomes_48k_stereo(tmp_path):
     sr = 192000
     x = np.zeros((6, sr), np.float32)  # 1 s of 5.1: FL FR FC LFE BL BR
-    x[0] = tone(sr, 1.0, freq=440)[0]
-    x[1] = tone(sr, 1.0, freq=660)[0]
+    x[0] = tone(440, 1.0, sr, amp=0.5)
+    x[1] = tone(660, 1.0, sr, amp=0.5)
     song = write_soundfile(tmp_path / "surround.wav", x, sr)
     fps = 10
     out = write_video(tmp_path / "clip.mp4", solid(10), fps=fps, audio=probe(song))

@@ -1,0 +1,98 @@
+"""Synthetic signals whose truth is known: tones, chords, drum hits on given times.
+
+Used by the tests and by ``benchmarks/sync.py`` (which puts the checkout's root on
+``sys.path`` and imports ``tests.synth``), so a benchmark's tracks and a test's are made alike.
+Signals are float32 unless said otherwise; times are in seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SR = 22050  # Hz, the rate of the analysis, and so of most synthetic songs
+
+
+def tone(freq: float, seconds: float, sr: int = SR, amp: float = 0.3, *,
+         channels: int | None = None, onset: float = 0.0, end: float | None = None
+         ) -> np.ndarray:
+    """A sine at ``freq`` Hz, silent before ``onset`` and from ``end`` seconds on.
+
+    Returns
+    -------
+    x : np.ndarray [shape=(round(seconds * sr),)], or [shape=(channels, round(seconds * sr))]
+        with ``channels``, every channel the same
+    """
+    t = np.arange(int(round(seconds * sr))) / sr
+    y = amp * np.sin(2 * np.pi * freq * t)
+    if onset or end is not None:
+        y = np.where((t >= onset) & (t < (seconds if end is None else end)), y, 0.0)
+    if channels is not None:
+        y = np.repeat(y[None], channels, axis=0)
+    return y.astype(np.float32)
+
+
+def pad(freqs, seconds: float, *, sr: int = SR, amp: float = 0.1) -> np.ndarray:
+    """A held chord: a sine of ``amp`` at each of ``freqs`` Hz."""
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * sum(np.sin(2 * np.pi * f * t) for f in freqs)).astype(np.float32)
+
+
+def place(out: np.ndarray, times, sound: np.ndarray, *, sr: int = SR) -> np.ndarray:
+    """Add ``sound`` into ``out`` at each of ``times`` (cut at the end); returns ``out``."""
+    for x in times:
+        i = int(round(x * sr))
+        n = min(len(sound), len(out) - i)
+        if n > 0:
+            out[i:i + n] += sound[:n]
+    return out
+
+
+def thump(sr: int = SR) -> np.ndarray:
+    """A kick-like hit: a decaying 60 Hz thump with a short noise click, 0.15 s."""
+    t = np.arange(int(0.15 * sr)) / sr
+    click = np.random.default_rng(0).standard_normal(len(t)) * np.exp(-t / 0.004)
+    return (0.8 * np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.05) + 0.3 * click).astype(
+        np.float32)
+
+
+def kick(sr: int = SR) -> np.ndarray:
+    """A drum-kit kick: a sine falling from 110 to 50 Hz, 0.2 s (float64)."""
+    t = np.arange(int(0.2 * sr)) / sr
+    return 0.9 * np.sin(2 * np.pi * (50 + 60 * np.exp(-t / 0.02)) * t) * np.exp(-t / 0.08)
+
+
+def burst(rng: np.random.Generator, *, amp: float, decay: float, sr: int = SR) -> np.ndarray:
+    """0.2 s of noise decaying over ``decay`` seconds (float64): a snare, or a hi-hat when
+    short and quiet."""
+    t = np.arange(int(0.2 * sr)) / sr
+    return amp * rng.standard_normal(len(t)) * np.exp(-t / decay)
+
+
+def drums(beats, seconds: float, *, sr: int = SR) -> np.ndarray:
+    """A :func:`thump` on every beat."""
+    return place(np.zeros(int(seconds * sr), np.float32), beats, thump(sr), sr=sr)
+
+
+def snares(times, seconds: float, *, amp: float = 0.5, decay: float = 0.05,
+           sr: int = SR) -> np.ndarray:
+    """The same noise :func:`burst` at each of ``times``."""
+    hit = burst(np.random.default_rng(1), amp=amp, decay=decay, sr=sr).astype(np.float32)
+    return place(np.zeros(int(seconds * sr), np.float32), times, hit, sr=sr)
+
+
+def groove(beats: np.ndarray, seconds: float, *, swing: float = 0.5, seed: int = 0,
+           bright: bool = False, sr: int = SR) -> np.ndarray:
+    """Kick on 1 and 3, snare on 2 and 4, hats on the 8ths (the off-beat one at ``swing``
+    of the beat: 0.5 straight, 0.67 swung), a bass note per beat (55 Hz, or 880 Hz when
+    ``bright``). Float64."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * sr))
+    gaps = np.diff(np.append(beats, beats[-1] + (beats[-1] - beats[-2])))
+    place(out, beats[0::2], kick(sr), sr=sr)
+    place(out, beats[1::2], burst(rng, amp=0.5, decay=0.05, sr=sr), sr=sr)
+    place(out, np.concatenate([beats, beats + swing * gaps]),
+          burst(rng, amp=0.15, decay=0.01, sr=sr), sr=sr)
+    t = np.arange(int(0.3 * sr)) / sr
+    place(out, beats, 0.25 * np.sin(2 * np.pi * (880 if bright else 55) * t) * np.exp(-t / 0.15),
+          sr=sr)
+    return out
