@@ -33,8 +33,9 @@ def child(weights: str, size: int, batch: int, workers: int) -> None:
     import torch
 
     from ganclip.generators import biggan
+    from ganclip.generators.biggan import fast
 
-    biggan.TAIL_WORKERS = workers
+    fast.TAIL_WORKERS = workers  # read by FastBigGAN._tail_pool
     config = biggan.CONFIGS[f"biggan-deep-{size}"]
     fast = biggan.FastBigGAN(biggan.build_biggan(torch.load(weights, weights_only=True),
                                                  config))

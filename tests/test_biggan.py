@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ganclip.errors import BadInputError, WeightsError
-from ganclip.generators import biggan
+from ganclip.generators.biggan import fast as biggan_fast
 from ganclip.generators.biggan import (BIGGAN_DEEP_128, BIGGAN_DEEP_256, BIGGAN_DEEP_512,
                                        BigGANConfig, BigGANGenerator, build_biggan, load_biggan,
                                        precision_psnr, random_inputs, random_state_dict,
@@ -81,7 +81,7 @@ def run_reference(model, noise, y, truncation):
 @pytest.mark.parametrize("truncation", [0.4, 1.0, 0.413])  # on the stats grid, and between
 def test_output_equals_the_reference(monkeypatch, reference_folder, truncation):
     # the last block in bands of 6 rows and a last band of 2 (32 rows), not one band
-    monkeypatch.setattr(biggan, "BAND_PIXELS", 6 * 32)
+    monkeypatch.setattr(biggan_fast, "BAND_PIXELS", 6 * 32)
     folder, reference = reference_folder
     ours = load_biggan(folder, precision="fp32")
     z, y = inputs(3)
@@ -125,8 +125,8 @@ def test_state_dict_and_configs_are_the_published_ones(ref, reference_folder, st
 def test_the_plain_ops_path_draws_the_same(monkeypatch, state, gen):
     # where torch lacks the packed oneDNN ops (and on CUDA) the fast path runs plain ops;
     # attention in blocks of 24 queries here (24, 24, 16), not one block of all 64
-    monkeypatch.setattr(biggan, "_packed_ops", lambda: False)
-    monkeypatch.setattr(biggan, "ATTENTION_QUERIES", 24)
+    monkeypatch.setattr(biggan_fast, "_packed_ops", lambda: False)
+    monkeypatch.setattr(biggan_fast, "ATTENTION_QUERIES", 24)
     plain = BigGANGenerator(build_biggan(state, TINY), precision="fp32")
     convs = [conv for step in plain.fast.plan if step[0] == "block" for conv in step[3]]
     assert convs and all(conv.packs is None for conv in convs)
@@ -140,18 +140,18 @@ def test_the_tail_runs_one_sample_at_a_time_with_its_norms_folded(monkeypatch, g
     # goes one sample at a time through the last 3 blocks: there every norm after a conv folds
     # into that conv and the last norm is applied band by band, so only the head's 2 × 3 norms
     # are separate passes over a whole batch; the plain path has 5 × 3 + the last one.
-    if not biggan._packed_ops():
+    if not biggan_fast._packed_ops():
         pytest.skip("this torch lacks the packed oneDNN conv ops: everything runs plain")
     passes = []
-    real = biggan._affine_relu
-    monkeypatch.setattr(biggan, "_affine_relu",
+    real = biggan_fast._affine_relu
+    monkeypatch.setattr(biggan_fast, "_affine_relu",
                         lambda x, *a, **k: passes.append(len(x)) or real(x, *a, **k))
     z, y = inputs(2)
     gen(z, y, np.full(2, 0.5))
     assert gen.fast.split == 3 and gen.fast.plan[2][0] == "attention"
     assert passes == [2] * 6
     passes.clear()
-    monkeypatch.setattr(biggan, "_packed_ops", lambda: False)
+    monkeypatch.setattr(biggan_fast, "_packed_ops", lambda: False)
     BigGANGenerator(gen.model, precision="fp32")(z, y, np.full(2, 0.5))
     assert passes == [2] * 16
 
@@ -160,7 +160,7 @@ def test_the_tail_runs_samples_side_by_side_and_leaves_torch_threads_as_they_wer
     # 2 torch threads and 3 samples: 2 workers of 1 thread each take the samples through the
     # tail, one of them 2 samples on its own buffers; the caller keeps its 2 threads, and so
     # does a thread started afterwards (the workers' setting is also torch's default)
-    if not biggan._packed_ops():
+    if not biggan_fast._packed_ops():
         pytest.skip("this torch lacks the packed oneDNN conv ops: the batch runs whole")
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -130,7 +130,7 @@ def check_precision(precision: str, *, accepted=PRECISIONS[1:], device="cpu",
                     model: str | None = None) -> str:
     """The one precision check: a known name, one ``model`` accepts, that ``device`` runs."""
     if precision not in PRECISIONS:
-        raise BadInputError(f"unknown --precision '{precision}'; available: "
+        raise BadInputError(f"unknown precision '{precision}' (--precision); available: "
                             f"{', '.join(PRECISIONS)}")
     if precision != "auto" and precision not in accepted:
         raise BadInputError(f"--precision {precision}: {model or 'this model'} draws in "
