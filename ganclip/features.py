@@ -22,6 +22,9 @@ TEMPO_CHUNK_ROWS = 2048  # the tempogram's are 345 lags deep, and complex while 
 MAX_SECTION_UNITS = 1200  # segmentation units (beats, or groups of beats in a long song):
 # its graph is units², its eigendecomposition units³ (1200: 0.5 s, 12 MB)
 SILENT_BEAT_DB = 30.0  # leading/trailing beats this far below the song's loud hits are dropped
+RECURRENCE_WIDTH = 3  # units a recurrence must be apart: a repeat, not the next beat
+MIN_CLUSTER_UNITS = 2 * RECURRENCE_WIDTH + 3  # fewer sounding units are one section (librosa
+# needs width < (units - 1) / 2; a 4 s song has ~8 beats)
 
 
 @dataclass(frozen=True)
@@ -537,7 +540,7 @@ def segment(mel: np.ndarray, chroma: np.ndarray, beats: np.ndarray, *, sr: int, 
                                                          frames, aggregate=np.mean)[0])
         sounding = np.flatnonzero(loudness > loudness.max() - SILENT_BEAT_DB)
         lo, hi = sounding[0], sounding[-1] + 1
-        if hi - lo >= 8:
+        if hi - lo >= MIN_CLUSTER_UNITS:
             inner, inner_embedding = _cluster_units(timbre[:, lo:hi], harmony[:, lo:hi],
                                                     settings.max_section_kinds)
             labels = np.pad(inner, (lo, len(labels) - hi), mode="edge")
@@ -593,7 +596,10 @@ def _cluster_units(timbre: np.ndarray, harmony: np.ndarray, max_kinds: int):
     n = stacked.shape[1]
     if np.ptp(stacked, axis=1).max() < 1e-3:  # nothing changes (silence, a held tone)
         return np.zeros(n, np.int64), np.zeros((n, 1))
-    recurrence = librosa.segment.recurrence_matrix(stacked, width=3, mode="affinity", sym=True)
+    if n < MIN_CLUSTER_UNITS:  # too few units to tell repeats from neighbours: one section
+        return np.zeros(n, np.int64), np.zeros((n, 1))
+    recurrence = librosa.segment.recurrence_matrix(stacked, width=RECURRENCE_WIDTH,
+                                                   mode="affinity", sym=True)
     recurrence = librosa.segment.timelag_filter(scipy.ndimage.median_filter)(recurrence,
                                                                                size=(1, 7))
     step = np.sum(np.diff(timbre, axis=1) ** 2, axis=0)
