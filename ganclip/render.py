@@ -22,8 +22,7 @@ from ganclip import audio as audio_io
 from ganclip import choreography, generators
 from ganclip.errors import AudioError, BadInputError, EncodingError
 from ganclip.features import FrameSpectra, SongAnalyzer, SongFeatures, to_db
-from ganclip.options import (AnalysisOptions, GeneratorOptions, RenderJob, build, from_dict,
-                             split, to_dict)
+from ganclip.options import AnalysisOptions, RenderJob, build, from_dict, split, to_dict
 from ganclip.plan import Plan
 from ganclip.timebase import frame_count
 from ganclip.work import SEGMENT_SECONDS, OtherRenderError, WorkFolder, segments, song_identity

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from conftest import tone
-from ganclip.features import BandSettings, frame_count, frame_edges, frame_spectra, to_db
+from ganclip.features import BandSettings, frame_edges, frame_spectra, to_db
+from ganclip.timebase import frame_count
 
 SR = 22050
 

@@ -5,7 +5,7 @@ import ganclip
 from conftest import probe_video, two_part_song
 from ganclip.choreography import Plan
 from ganclip.errors import AudioError, BadInputError
-from ganclip.features import frame_rate
+from ganclip.timebase import frame_rate
 from synth import tone
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from ganclip.audio import probe
 from ganclip.errors import BadInputError
-from ganclip.features import frame_rate as rate_fraction
+from ganclip.timebase import frame_rate as rate_fraction
 from ganclip.video import VideoWriter, aac_rate, check_output, container_format
 from media import (decode_audio, decode_frames, envelope, first_above, peak_frequency,
                    write_soundfile)
