@@ -114,9 +114,9 @@ def _model_choices() -> list[tuple[str, str]]:
 def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
     """One small picture of each image type, by the built-in generator."""
     from ganclip.choreography import type_arrays
-    from ganclip.generators import load_generator
+    from ganclip.generators import BUILT_IN, load_generator
 
-    frames = load_generator("cppn", size=THUMB, seed=0)(*type_arrays(types))
+    frames = load_generator(BUILT_IN, size=THUMB, seed=0)(*type_arrays(types))
     return [(frame, t.name) for frame, t in zip(frames, types)]
 
 

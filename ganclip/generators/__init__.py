@@ -73,6 +73,7 @@ class GeneratorSpec:
 
 REGISTRY: dict[str, GeneratorSpec] = {}
 AUTO_PREFERENCE = ("biggan-deep-256", "cppn")  # --model auto: the first of these that is ready
+BUILT_IN = "cppn"  # needs no weights: what draws when nothing else can (the page's thumbnails)
 
 
 def register(spec: GeneratorSpec) -> GeneratorSpec:
