@@ -27,7 +27,8 @@ def segment(mel: np.ndarray, chroma: np.ndarray, beats: np.ndarray, *, sr: int, 
     their longer neighbour, and each change moves to the sharpest feature jump within a
     unit. With fewer than 16 beats (silence, ambient music) a 0.5 s grid stands in for the
     beats; past :data:`MAX_SECTION_UNITS` beats (a 10-minute song at 120 BPM), units of
-    several beats keep the work bounded.
+    several beats keep the work bounded. Fewer than :data:`MIN_CLUSTER_UNITS` sounding units
+    (a song of a few seconds) are one section.
 
     Returns
     -------
@@ -35,40 +36,72 @@ def segment(mel: np.ndarray, chroma: np.ndarray, beats: np.ndarray, *, sr: int, 
     sections : np.ndarray [shape=(s, 2)], seconds (start, end); starts are beat times
     section_labels : np.ndarray [shape=(s,)], int, numbered in order of first appearance
     """
-    import librosa
-
     starts, frames = _unit_starts(beats, duration=duration, n_rows=mel.shape[1], sr=sr,
                                   hop=hop)
     unit_starts = np.concatenate([[0.0], starts])  # unit 0 runs from 0 to the first beat
+    unit_ends = np.append(unit_starts[1:], duration)
     labels = np.zeros(len(unit_starts), np.int64)
     embedding = np.zeros((len(unit_starts), 1))
-    if len(unit_starts) >= 8 and mel.shape[1] > 1:
-        peak = float(mel.max())
-        mfcc = np.concatenate([  # in pieces: no [bands, rows] dB copy of a long song
-            librosa.feature.mfcc(S=np.maximum(librosa.power_to_db(
-                mel[:, a:a + CHUNK_ROWS], ref=peak, top_db=None), -80.0), n_mfcc=13)
-            for a in range(0, mel.shape[1], CHUNK_ROWS)], axis=1)
-        timbre = librosa.util.sync(mfcc, frames, aggregate=np.mean)
-        harmony = librosa.util.sync(chroma, frames, aggregate=np.median)
-        # a silent lead-in or fade-out tail is not a section of its own: cluster the
-        # sounding units, and give the silent ends their neighbour's label
-        loudness = librosa.power_to_db(librosa.util.sync(mel.sum(axis=0, keepdims=True),
-                                                         frames, aggregate=np.mean)[0])
-        sounding = np.flatnonzero(loudness > loudness.max() - SILENT_BEAT_DB)
-        lo, hi = sounding[0], sounding[-1] + 1
-        if hi - lo >= MIN_CLUSTER_UNITS:
-            inner, inner_embedding = _cluster_units(timbre[:, lo:hi], harmony[:, lo:hi],
-                                                    settings.max_section_kinds)
-            labels = np.pad(inner, (lo, len(labels) - hi), mode="edge")
-            embedding = np.pad(inner_embedding, ((lo, len(labels) - hi), (0, 0)), mode="edge")
-    unit_ends = np.append(unit_starts[1:], duration)
+    described = len(unit_starts) >= 8 and mel.shape[1] > 1
+    if described:
+        timbre, harmony, loudness = _unit_features(mel, chroma, frames)
+        labels, embedding = _label_units(timbre, harmony, loudness,
+                                         max_kinds=settings.max_section_kinds)
     labels = _merge_short(labels, embedding, unit_starts, unit_ends, settings.min_section)
-    if len(unit_starts) >= 8 and mel.shape[1] > 1:
-        labels = _refine_boundaries(labels, np.vstack([_standard(timbre), _standard(harmony)]))
+    if described:
+        # standardised over every unit, where _cluster_units saw the sounding ones only: the
+        # two differ when the song has silent ends, so they are not computed once
+        labels = _refine_boundaries(labels, _standardised(timbre, harmony))
+    return _numbered_sections(labels, unit_starts, beats, duration=duration)
+
+
+def _unit_features(mel: np.ndarray, chroma: np.ndarray,
+                   frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each unit's timbre (mean MFCC), harmony (median chroma) and loudness (dB of its mean
+    mel power); a unit runs from one of ``frames`` (rows) to the next, the first from row 0.
+
+    Returns
+    -------
+    timbre : np.ndarray [shape=(13, units)]
+    harmony : np.ndarray [shape=(12, units)]
+    loudness : np.ndarray [shape=(units,)], dB
+    """
+    import librosa
+
+    peak = float(mel.max())
+    mfcc = np.concatenate([  # in pieces: no [bands, rows] dB copy of a long song
+        librosa.feature.mfcc(S=np.maximum(librosa.power_to_db(
+            mel[:, a:a + CHUNK_ROWS], ref=peak, top_db=None), -80.0), n_mfcc=13)
+        for a in range(0, mel.shape[1], CHUNK_ROWS)], axis=1)
+    timbre = librosa.util.sync(mfcc, frames, aggregate=np.mean)
+    harmony = librosa.util.sync(chroma, frames, aggregate=np.median)
+    loudness = librosa.power_to_db(librosa.util.sync(mel.sum(axis=0, keepdims=True), frames,
+                                                     aggregate=np.mean)[0])
+    return timbre, harmony, loudness
+
+
+def _label_units(timbre: np.ndarray, harmony: np.ndarray, loudness: np.ndarray, *,
+                 max_kinds: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_cluster_units` on the sounding units; a silent lead-in or fade-out tail is not
+    a section of its own and takes its neighbour's label (and embedding)."""
+    n = len(loudness)
+    sounding = np.flatnonzero(loudness > loudness.max() - SILENT_BEAT_DB)
+    lo, hi = sounding[0], sounding[-1] + 1
+    if hi - lo < MIN_CLUSTER_UNITS:
+        return np.zeros(n, np.int64), np.zeros((n, 1))
+    inner, inner_embedding = _cluster_units(timbre[:, lo:hi], harmony[:, lo:hi], max_kinds)
+    return (np.pad(inner, (lo, n - hi), mode="edge"),
+            np.pad(inner_embedding, ((lo, n - hi), (0, 0)), mode="edge"))
+
+
+def _numbered_sections(labels: np.ndarray, unit_starts: np.ndarray, beats: np.ndarray, *,
+                       duration: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`segment`'s answer from the label of each unit: labels renumbered in order of
+    first appearance, a section per run of one label, and each beat's label."""
     change = np.flatnonzero(np.diff(labels)) + 1
     first = np.concatenate([[0], change])
     sections = np.stack([unit_starts[first], np.append(unit_starts[change], duration)], axis=1)
-    _, order = np.unique(labels[first], return_index=True)  # number labels by first appearance
+    _, order = np.unique(labels[first], return_index=True)
     renumber = {old: new for new, old in enumerate(labels[first][np.sort(order)])}
     labels = np.array([renumber[v] for v in labels], np.int64)
     beat_labels = labels[np.clip(np.searchsorted(unit_starts, beats, side="right") - 1, 0,
@@ -105,6 +138,11 @@ def _standard(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
 
 
+def _standardised(timbre: np.ndarray, harmony: np.ndarray) -> np.ndarray:
+    """Timbre and harmony rows, each standardised, stacked: ``[13 + 12, units]``."""
+    return np.vstack([_standard(timbre), _standard(harmony)])
+
+
 def _refine_boundaries(labels: np.ndarray, features: np.ndarray, reach: int = 1) -> np.ndarray:
     """Move each label change to the unit edge within ``reach`` units where the features
     change most. The eigenvectors are median-filtered over 9 units before clustering, which
@@ -132,11 +170,9 @@ def _cluster_units(timbre: np.ndarray, harmony: np.ndarray, max_kinds: int):
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    stacked = np.vstack([_standard(timbre), _standard(harmony)])
+    stacked = _standardised(timbre, harmony)
     n = stacked.shape[1]
     if np.ptp(stacked, axis=1).max() < 1e-3:  # nothing changes (silence, a held tone)
-        return np.zeros(n, np.int64), np.zeros((n, 1))
-    if n < MIN_CLUSTER_UNITS:  # too few units to tell repeats from neighbours: one section
         return np.zeros(n, np.int64), np.zeros((n, 1))
     recurrence = librosa.segment.recurrence_matrix(stacked, width=RECURRENCE_WIDTH,
                                                    mode="affinity", sym=True)
