@@ -5,7 +5,7 @@ tail.
 
 Random weights are made once, in a process of their own (making them peaks far above drawing,
 and a child process starts with its parent's peak), and saved to a temporary file. Then for
-each ``--workers`` value (``biggan.TAIL_WORKERS``: 1 runs a batch's samples through the
+each ``--workers`` value (``biggan.fast.TAIL_WORKERS``: 1 runs a batch's samples through the
 high-resolution tail one after another, more lets them run side by side) a fresh process loads
 them, draws two batches and prints its peak RSS before and after: the difference is what drawing
 costs on top of the model. The CPU's torch threads bound the workers actually used (2 on the
@@ -33,9 +33,9 @@ def child(weights: str, size: int, batch: int, workers: int) -> None:
     import torch
 
     from ganclip.generators import biggan
-    from ganclip.generators.biggan import fast
+    from ganclip.generators.biggan import fast as fast_path
 
-    fast.TAIL_WORKERS = workers  # read by FastBigGAN._tail_pool
+    fast_path.TAIL_WORKERS = workers  # read there by FastBigGAN._tail_pool
     config = biggan.CONFIGS[f"biggan-deep-{size}"]
     fast = biggan.FastBigGAN(biggan.build_biggan(torch.load(weights, weights_only=True),
                                                  config))

@@ -14,6 +14,7 @@ import torch
 
 from ganclip.errors import BadInputError, WeightsError
 from ganclip.generators.biggan import fast as biggan_fast
+from ganclip.generators.biggan import ops as biggan_ops
 from ganclip.generators.biggan import (BIGGAN_DEEP_128, BIGGAN_DEEP_256, BIGGAN_DEEP_512,
                                        BigGANConfig, BigGANGenerator, build_biggan, load_biggan,
                                        precision_psnr, random_inputs, random_state_dict,
@@ -125,7 +126,7 @@ def test_state_dict_and_configs_are_the_published_ones(ref, reference_folder, st
 def test_the_plain_ops_path_draws_the_same(monkeypatch, state, gen):
     # where torch lacks the packed oneDNN ops (and on CUDA) the fast path runs plain ops;
     # attention in blocks of 24 queries here (24, 24, 16), not one block of all 64
-    monkeypatch.setattr(biggan_fast, "_packed_ops", lambda: False)
+    monkeypatch.setattr(biggan_ops, "_packed_ops", lambda: False)
     monkeypatch.setattr(biggan_fast, "ATTENTION_QUERIES", 24)
     plain = BigGANGenerator(build_biggan(state, TINY), precision="fp32")
     convs = [conv for step in plain.fast.plan if step[0] == "block" for conv in step[3]]
@@ -140,18 +141,19 @@ def test_the_tail_runs_one_sample_at_a_time_with_its_norms_folded(monkeypatch, g
     # goes one sample at a time through the last 3 blocks: there every norm after a conv folds
     # into that conv and the last norm is applied band by band, so only the head's 2 × 3 norms
     # are separate passes over a whole batch; the plain path has 5 × 3 + the last one.
-    if not biggan_fast._packed_ops():
+    if not biggan_ops._packed_ops():
         pytest.skip("this torch lacks the packed oneDNN conv ops: everything runs plain")
     passes = []
-    real = biggan_fast._affine_relu
-    monkeypatch.setattr(biggan_fast, "_affine_relu",
-                        lambda x, *a, **k: passes.append(len(x)) or real(x, *a, **k))
+    real = biggan_ops._affine_relu
+    for module in (biggan_ops, biggan_fast):  # the convs' norm_relu, and the last norm
+        monkeypatch.setattr(module, "_affine_relu",
+                            lambda x, *a, **k: passes.append(len(x)) or real(x, *a, **k))
     z, y = inputs(2)
     gen(z, y, np.full(2, 0.5))
     assert gen.fast.split == 3 and gen.fast.plan[2][0] == "attention"
     assert passes == [2] * 6
     passes.clear()
-    monkeypatch.setattr(biggan_fast, "_packed_ops", lambda: False)
+    monkeypatch.setattr(biggan_ops, "_packed_ops", lambda: False)
     BigGANGenerator(gen.model, precision="fp32")(z, y, np.full(2, 0.5))
     assert passes == [2] * 16
 
@@ -160,7 +162,7 @@ def test_the_tail_runs_samples_side_by_side_and_leaves_torch_threads_as_they_wer
     # 2 torch threads and 3 samples: 2 workers of 1 thread each take the samples through the
     # tail, one of them 2 samples on its own buffers; the caller keeps its 2 threads, and so
     # does a thread started afterwards (the workers' setting is also torch's default)
-    if not biggan_fast._packed_ops():
+    if not biggan_ops._packed_ops():
         pytest.skip("this torch lacks the packed oneDNN conv ops: the batch runs whole")
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

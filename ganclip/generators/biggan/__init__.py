@@ -24,20 +24,28 @@ Two ways to run it:
 
 :class:`BigGANGenerator` wraps both in ganclip's generator protocol; :func:`load_biggan`
 builds one from a weights folder. The package, in reading order: ``config`` (the published
-settings), ``model`` (the module), ``fast`` (the inference path), ``load`` (files, the
-protocol, the precision ``auto`` picks), ``probe`` (random weights and the precision probe).
+settings), ``model`` (the module), ``ops`` (the fast path's convolutions and fused pieces),
+``fast`` (the fast path), ``randomweights`` (random weights and inputs for tests, benchmarks
+and the probe), ``load`` (files, the protocol, the precision ``auto`` picks).
+
+Names are re-exported here for reading and calling; a tunable or a function is patched on the
+module that reads it (``ganclip.generators.biggan.fast.TAIL_WORKERS``, ``….ops._packed_ops``).
 """
 
 from ganclip.generators.biggan.config import (BIGGAN_DEEP_128, BIGGAN_DEEP_256, BIGGAN_DEEP_512,
                                               CONFIGS, BigGANConfig)
 from ganclip.generators.biggan.fast import DTYPES, FastBigGAN, keep_freed_memory
 from ganclip.generators.biggan.load import (MIN_PSNR_DB, BigGANGenerator, build_biggan,
-                                            load_biggan, to_uint8)
+                                            load_biggan, precision_psnr, psnr, to_uint8)
 from ganclip.generators.biggan.model import (BatchNorm, BigGAN, ConditionalBatchNorm,
                                              GenBlock, SelfAttention, SNConv2d, SNLinear,
                                              truncation_weights)
-from ganclip.generators.biggan.probe import (precision_psnr, psnr, random_inputs,
-                                             random_state_dict)
+from ganclip.generators.biggan.randomweights import random_inputs, random_state_dict
+
+# private names kept importable from the package: the checks BigGANGenerator runs, and the
+# fast path's switches that tests read
+from ganclip.generators.biggan.load import _check_device, _check_precision  # noqa: F401
+from ganclip.generators.biggan.ops import _affine_relu, _packed_ops  # noqa: F401
 
 __all__ = ["BIGGAN_DEEP_128", "BIGGAN_DEEP_256", "BIGGAN_DEEP_512", "CONFIGS", "DTYPES",
            "MIN_PSNR_DB", "BatchNorm", "BigGAN", "BigGANConfig", "BigGANGenerator",

@@ -4,20 +4,10 @@ published configurations."""
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-
 from ganclip.errors import WeightsError
-
-log = logging.getLogger(__name__)
-
-
-
-
-# ---------------------------------------------------------------------------------------------
-# configuration
 
 
 @dataclass(frozen=True)

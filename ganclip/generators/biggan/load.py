@@ -1,9 +1,10 @@
 """Loading BigGAN-deep: weights files read safely and strictly, the generator protocol, and
-the precision ``auto`` picks."""
+the precision ``auto`` picks (by the fp16-against-fp32 probe, :func:`precision_psnr`)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ganclip.generators import check_device, check_precision
 from ganclip.generators.biggan.config import BigGANConfig
 from ganclip.generators.biggan.fast import DTYPES, FastBigGAN
 from ganclip.generators.biggan.model import BigGAN
+from ganclip.generators.biggan.randomweights import random_inputs, random_state_dict
 from ganclip.weights import CHECKPOINTS, CONFIG
 
 log = logging.getLogger(__name__)
@@ -112,17 +114,13 @@ def _check_precision(precision: str, device: torch.device) -> str:
 def _auto_precision(model: BigGAN, device: torch.device) -> str:
     """fp32 on CPUs; on CUDA fp16 when it draws within :data:`MIN_PSNR_DB` of fp32 on a probe.
 
-    bf16 is never picked. Against fp32 on the full-size random-weight models it measured
-    31-33 dB at 128², 31-32 dB at 256² and 28-31 dB at 512² (:func:`precision_psnr` and
-    ``benchmarks/generators.py``): at the bar, and below it at 512². And on CPUs without bf16
-    hardware (AVX512-BF16, AMX), like the 2-core machine ganclip is developed on, it is
-    emulated and 2-3× *slower* than fp32. fp16 keeps 3 more mantissa bits, but only CUDA runs
-    it fast.
+    bf16 is never picked: with 3 fewer mantissa bits than fp16 it draws about at the bar, or
+    below it at 512² (``benchmarks/generators.py`` prints the PSNR of each), and on CPUs
+    without bf16 instructions (AVX512-BF16, AMX) it is emulated, so slower than fp32. fp16 is
+    closer, but only CUDA runs it fast.
     """
     if device.type != "cuda":
         return "fp32"
-    from ganclip.generators.biggan.probe import precision_psnr
-
     psnr = precision_psnr(model, "fp16", device=device)
     if psnr >= MIN_PSNR_DB:
         log.info("precision auto: fp16 (%.1f dB against fp32)", psnr)
@@ -164,18 +162,14 @@ def _read_state_dict(path: Path) -> dict:
         if "weights only" in str(e).lower():
             raise WeightsError(f"{path}: not a plain weights file (it holds objects that would "
                                f"run code when loaded) and was refused for safety") from None
-        raise WeightsError(f"{path}: not a readable PyTorch weights file ({one_line(e, limit=200)})") \
-            from None
+        raise WeightsError(f"{path}: not a readable PyTorch weights file "
+                           f"({one_line(e, limit=200)})") from None
     except (RuntimeError, OSError, EOFError, ValueError) as e:
-        raise WeightsError(f"{path}: not a readable PyTorch weights file ({one_line(e, limit=200)})") \
-            from None
+        raise WeightsError(f"{path}: not a readable PyTorch weights file "
+                           f"({one_line(e, limit=200)})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
     return state
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _names(keys, limit: int = 5) -> str:
@@ -245,3 +239,40 @@ def load_biggan(path, *, device="cpu", precision: str = "auto",
         config = BigGANConfig.from_json(config_path)
     model = build_biggan(_read_state_dict(weights), config, source=str(weights))
     return BigGANGenerator(model, device=device, precision=precision)
+
+
+# ---------------------------------------------------------------------------------------------
+# the precision check
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images, dB (inf when equal)."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def precision_psnr(model, precision: str, *, device="cpu", batch: int = 2,
+                   truncation: float = 0.5, seed: int = 0) -> float:
+    """PSNR in dB of the fast path at ``precision`` against fp32, on uint8 frames.
+
+    Parameters
+    ----------
+    model : BigGANGenerator, BigGAN or BigGANConfig (then random weights from
+        :func:`random_state_dict`, seeded by ``seed``)
+    precision : {"fp32", "bf16", "fp16"}
+    device : str or torch.device
+    batch : int, frames compared
+    truncation : float, in (0, 1]
+    seed : int, of the inputs (and of the random weights)
+    """
+    if isinstance(model, BigGANConfig):
+        model = build_biggan(random_state_dict(model, seed=seed), model, source="random")
+    elif isinstance(model, BigGANGenerator):
+        model = model.model
+    device = torch.device(device)
+    z, y = random_inputs(batch, seed=seed, n_classes=model.config.num_classes,
+                         dim_z=model.config.z_dim)
+    noise, t = z * truncation, np.full(batch, truncation)
+    frames = [to_uint8(FastBigGAN(model, device=device, dtype=DTYPES[p])(noise, y, t))
+              for p in ("fp32", _check_precision(precision, device))]
+    return psnr(*frames)

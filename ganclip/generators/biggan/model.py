@@ -3,22 +3,12 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ganclip.generators.biggan.config import BigGANConfig
-
-log = logging.getLogger(__name__)
-
-
-
-
-# ---------------------------------------------------------------------------------------------
-# the model, in the published layout
 
 
 class SNLinear(nn.Module):

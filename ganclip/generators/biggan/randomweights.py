@@ -1,27 +1,15 @@
-"""Random BigGAN-deep weights that keep activations sane and random inputs like a plan's (for
-tests and benchmarks), and the PSNR of one precision against fp32 (the probe ``auto`` runs)."""
+"""Random BigGAN-deep weights that keep activations in a sane range, and random inputs like a
+plan's: a tiny random model draws in milliseconds, for tests, benchmarks and the precision
+probe."""
 
 from __future__ import annotations
-
-import logging
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ganclip.generators.biggan.config import BigGANConfig
-from ganclip.generators.biggan.fast import DTYPES, FastBigGAN
-from ganclip.generators.biggan.load import BigGANGenerator, _check_precision, build_biggan, to_uint8
 from ganclip.generators.biggan.model import BatchNorm, BigGAN, ConditionalBatchNorm, SNLinear
-
-log = logging.getLogger(__name__)
-
-
-
-
-# ---------------------------------------------------------------------------------------------
-# random weights and the precision check
 
 
 def random_state_dict(config: BigGANConfig, *, seed: int = 0, batch: int = 4) -> dict:
@@ -102,36 +90,3 @@ def random_inputs(batch: int, *, seed: int = 0, n_classes: int = 1000, dim_z: in
     for row in y:
         row[rng.choice(n_classes, 2, replace=False)] = (0.7, 0.3)
     return z, y
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio of two uint8 images, dB (inf when equal)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
-
-
-def precision_psnr(model, precision: str, *, device="cpu", batch: int = 2,
-                   truncation: float = 0.5, seed: int = 0) -> float:
-    """PSNR in dB of the fast path at ``precision`` against fp32, on uint8 frames.
-
-    Parameters
-    ----------
-    model : BigGANGenerator, BigGAN or BigGANConfig (then random weights from
-        :func:`random_state_dict`, seeded by ``seed``)
-    precision : {"fp32", "bf16", "fp16"}
-    device : str or torch.device
-    batch : int, frames compared
-    truncation : float, in (0, 1]
-    seed : int, of the inputs (and of the random weights)
-    """
-    if isinstance(model, BigGANConfig):
-        model = build_biggan(random_state_dict(model, seed=seed), model, source="random")
-    elif isinstance(model, BigGANGenerator):
-        model = model.model
-    device = torch.device(device)
-    z, y = random_inputs(batch, seed=seed, n_classes=model.config.num_classes,
-                         dim_z=model.config.z_dim)
-    noise, t = z * truncation, np.full(batch, truncation)
-    frames = [to_uint8(FastBigGAN(model, device=device, dtype=DTYPES[p])(noise, y, t))
-              for p in ("fp32", _check_precision(precision, device))]
-    return psnr(*frames)
