@@ -161,7 +161,9 @@ def _types(args) -> int:
         mix = ", ".join(f"{names[i]} {w:.2f}" for i, w in t.classes[:4])
         more = f" +{len(t.classes) - 4} more" if len(t.classes) > 4 else ""
         latent = " [latent]" if t.latent is not None else ""
-        print(f"{t.name:<22} truncation {t.truncation:.2f}  {mix}{more}{latent}"
+        palette = " ".join(imagetypes.hex_colour(c) for c in t.colours())
+        derived = "" if t.palette is not None else " (from name)"
+        print(f"{t.name:<22} truncation {t.truncation:.2f}  {mix}{more}{latent}  palette {palette}{derived}"
               f"{'' if t.source == 'built-in' else f'  ({t.source})'}")
     return 0
 

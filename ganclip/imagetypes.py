@@ -1,7 +1,8 @@
 """Named image types: which ImageNet classes a video draws its pictures from.
 
-An image type is a sparse mix of BigGAN classes with a truncation and, when it
-was imported from Ganbreeder/Artbreeder, the base latent the picture came from.
+An image type is a sparse mix of BigGAN classes with a truncation, a colour
+palette (a dark-to-light ramp) and, when it was imported from Ganbreeder/Artbreeder,
+the base latent the picture came from.
 Built-in types ship with the package; users add more in TOML or JSON files,
 which are read strictly as bounded data (nothing is evaluated), so a bad file
 ends in one :class:`~ganclip.errors.ImageTypeError` line naming file and entry.
@@ -9,6 +10,7 @@ ends in one :class:`~ganclip.errors.ImageTypeError` line naming file and entry.
 
 from __future__ import annotations
 
+import colorsys
 import difflib
 import functools
 import importlib.resources
@@ -17,6 +19,7 @@ import math
 import numbers
 import re
 import reprlib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +39,12 @@ MAX_FILE_BYTES = 1 << 20  # type files are a few KiB; anything bigger is the wro
 MAX_JSON_DEPTH = 32  # a legitimate file nests 3 levels; deep nesting only attacks the parser
 MAX_NAME_CHARS = 80
 MAX_LATENT_ABS = 10.0  # BigGAN z is a truncated normal; |z| > 10 means a corrupt export
-_ENTRY_KEYS = ("classes", "latent", "name", "truncation")
+MIN_PALETTE, MAX_PALETTE = 2, 8  # a ramp needs two ends; more than 8 is a picture, not a palette
+DERIVED_PALETTE = 5  # colours in the palette made from the name of a type that has none
+_LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 weights: how light a colour looks, to order ramps
+_ENTRY_KEYS = ("classes", "latent", "name", "palette", "truncation")
+_PALETTE_EXAMPLE = 'e.g. ["#120b0b", "#ff4a1c", "#ffb347"]'
+_HEX = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _CLASSES_HINT = "(ganclip types --classes lists them)"
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
@@ -45,16 +53,19 @@ _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = _repr.maxlong = 40
 _repr.maxlist = _repr.maxdict = 4
 
+Colour = tuple[float, float, float]  # RGB, each in [0, 1]
+
 
 @dataclass(frozen=True)
 class ImageType:
-    """One named look: a sparse BigGAN class mix, a truncation, maybe a base latent."""
+    """One named look: a sparse BigGAN class mix, a truncation, a colour ramp, maybe a base latent."""
 
     name: str  # unique human name, matched case-insensitively
     classes: tuple[tuple[int, float], ...]  # (ImageNet index 0-999, weight > 0)
     truncation: float  # BigGAN truncation in (0, 1]; lower is tamer
     latent: tuple[float, ...] | None = None  # DIM_Z floats: base z from Ganbreeder, else None
     source: str = "built-in"  # "built-in" or the file it came from
+    palette: tuple[Colour, ...] | None = None  # 2-8 RGB colours, dark to light; None: made from the name
 
     def class_vector(self, n_classes: int = N_CLASSES) -> np.ndarray:
         """Class vector ``y : np.ndarray [shape=(n_classes,), dtype=float32]``, weights as
@@ -74,31 +85,109 @@ class ImageType:
             return np.zeros(dim_z, dtype=np.float32)
         return np.asarray(self.latent, dtype=np.float32)
 
+    def colours(self) -> tuple[Colour, ...]:
+        """The palette as given, or, when there is none, a dark-to-light ramp of
+        DERIVED_PALETTE colours made from the name (the same name always gets the same one)."""
+        return self.palette if self.palette is not None else _derived_palette(self.name)
 
-def _builtin(name: str, truncation: float, *mix: tuple[int, float]) -> ImageType:
+    def palette_array(self, k: int = 5) -> np.ndarray:
+        """The palette resampled to ``k`` colours, so palettes of any length mix frame by frame.
+
+        Returns
+        -------
+        np.ndarray [shape=(k, 3), dtype=float32], RGB in [0, 1]
+            Row 0 is the dark end and row k-1 the light end of the ramp; rows between are
+            linear interpolations at even steps along it. ``k=1`` gives the middle.
+        """
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        ramp = np.asarray(self.colours(), dtype=np.float64)
+        if ramp.ndim != 2 or ramp.shape[1] != 3 or len(ramp) < MIN_PALETTE:
+            raise ValueError(f"{self.name!r}: palette must be {MIN_PALETTE}+ RGB colours, got {self.palette!r}")
+        last = len(ramp) - 1
+        at = np.linspace(0, last, k) if k > 1 else np.array([last / 2])
+        lower = np.minimum(np.floor(at).astype(np.int64), last - 1)
+        step = (at - lower)[:, None]
+        return (ramp[lower] * (1 - step) + ramp[lower + 1] * step).astype(np.float32)
+
+
+def luma(colour) -> float:
+    """How light an RGB colour (values in [0, 1]) looks, in [0, 1]: Rec. 709 weights."""
+    return math.fsum(weight * channel for weight, channel in zip(_LUMA, colour))
+
+
+def hex_colour(colour) -> str:
+    """``"#rrggbb"`` of an RGB colour with values in [0, 1]."""
+    return "#" + "".join(f"{round(min(max(channel, 0.0), 1.0) * 255):02x}" for channel in colour)
+
+
+@functools.lru_cache(maxsize=256)
+def _derived_palette(name: str) -> tuple[Colour, ...]:
+    # crc32, not hash(): hash() of a str changes from one process to the next
+    bits = zlib.crc32(_norm(name).encode("utf-8"))
+    hue = (bits & 0xFFF) / 0x1000
+    drift = ((bits >> 12 & 0x3FF) / 0x3FF - 0.5) * 0.3  # the hue turns up to +-0.15 along the ramp
+    saturation = 0.45 + 0.4 * (bits >> 22) / 0x3FF
+    steps = np.linspace(0, 1, DERIVED_PALETTE)
+    colours = [colorsys.hls_to_rgb((hue + drift * t) % 1, 0.08 + 0.84 * t, saturation * (1 - 0.4 * t))
+               for t in steps]
+    # lightness in HLS is not how light a colour looks (yellow outshines blue); order by luma
+    return tuple(sorted((tuple(float(c) for c in colour) for colour in colours), key=luma))
+
+
+def _hex_rgb(text: str) -> Colour | None:
+    """RGB in [0, 1] of ``"#rrggbb"`` or ``"#rgb"``; None when ``text`` is neither."""
+    match = _HEX.fullmatch(text)
+    if match is None:
+        return None
+    digits = match[1] if len(match[1]) == 6 else "".join(2 * digit for digit in match[1])
+    return tuple(int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4))
+
+
+def _builtin(name: str, truncation: float, *mix: tuple[int, float], palette: tuple[str, ...]) -> ImageType:
     total = sum(weight for _, weight in mix)
-    return ImageType(name, tuple((i, w / total) for i, w in mix), truncation)
+    return ImageType(name, tuple((i, w / total) for i, w in mix), truncation,
+                     palette=tuple(_hex_rgb(colour) for colour in palette))
 
 
 BUILTIN_TYPES: tuple[ImageType, ...] = (
-    _builtin("hairy flowers", 0.5, (985, 6), (332, 4)),  # daisy, Angora
-    _builtin("coral reef", 0.55, (973, 5), (109, 2), (393, 2), (108, 1)),  # + brain coral, anemone fish, sea anemone
-    _builtin("jellyfish bloom", 0.5, (107, 8), (971, 2)),  # jellyfish, bubble
-    _builtin("volcano night", 0.6, (980, 7), (974, 2), (862, 1)),  # volcano, geyser, torch
-    _builtin("northern forest", 0.6, (979, 4), (269, 3), (287, 2), (997, 1)),  # valley, timber wolf, lynx, bolete
-    _builtin("star dome", 0.55, (727, 6), (755, 2), (812, 2)),  # planetarium, radio telescope, space shuttle
-    _builtin("candy shop", 0.6, (509, 5), (929, 2), (927, 2), (865, 1)),  # sweets, ice lolly, trifle, toyshop
-    _builtin("deep sea", 0.5, (117, 4), (396, 3), (983, 3)),  # chambered nautilus, lionfish, scuba diver
-    _builtin("alpine lake", 0.45, (970, 5), (975, 4), (350, 1)),  # alp, lakeside, ibex
-    _builtin("butterfly garden", 0.55, (323, 4), (321, 2), (325, 2), (986, 2)),  # butterflies, orchid
-    _builtin("cathedral", 0.5, (497, 5), (406, 3), (687, 2)),  # church, altar, organ
-    _builtin("desert dunes", 0.5, (977, 6), (354, 3), (68, 1)),  # sandbar, Arabian camel, sidewinder
-    _builtin("fungal kingdom", 0.6, (992, 3), (995, 3), (991, 2), (994, 2)),  # agaric, earthstar, fungi
-    _builtin("peacock parade", 0.55, (84, 5), (88, 3), (130, 2)),  # peacock, macaw, flamingo
-    _builtin("carnival night", 0.65, (476, 4), (417, 3), (607, 2), (723, 1)),  # carousel, balloon, lantern, pinwheel
-    _builtin("snow country", 0.5, (296, 4), (279, 3), (970, 3)),  # ice bear, Arctic fox, alp
-    _builtin("iron bridges", 0.45, (821, 4), (839, 4), (888, 2)),  # arch, suspension bridges, viaduct
-    _builtin("fruit market", 0.6, (957, 3), (950, 3), (949, 2), (953, 2)),  # pomegranate, orange, berry, pineapple
+    # palettes run dark to light, named in the trailing comments
+    _builtin("hairy flowers", 0.5, (985, 6), (332, 4),  # daisy, Angora
+             palette=("#1f2a1a", "#6f8a4a", "#e8b4c8", "#f5dc6e", "#fbf8f0")),  # leaf, stem, rose, pollen, petal
+    _builtin("coral reef", 0.55, (973, 5), (109, 2), (393, 2), (108, 1),  # + brain coral, anemone fish, sea anemone
+             palette=("#0b3a40", "#ff6f61", "#ff9a3c", "#f2dcb0")),  # deep teal, coral pink, orange, sand
+    _builtin("jellyfish bloom", 0.5, (107, 8), (971, 2),  # jellyfish, bubble
+             palette=("#060a24", "#4b2a7a", "#c0509a", "#9fe8ff")),  # abyss, violet, magenta, glow
+    _builtin("volcano night", 0.6, (980, 7), (974, 2), (862, 1),  # volcano, geyser, torch
+             palette=("#120b0b", "#7a1010", "#ff4a1c", "#ffb347", "#fff1c8")),  # basalt, ember, lava, flame, white heat
+    _builtin("northern forest", 0.6, (979, 4), (269, 3), (287, 2), (997, 1),  # valley, timber wolf, lynx, bolete
+             palette=("#0f1a12", "#2e4a2c", "#6b5a3a", "#9fae7a", "#dfe6d0")),  # shade, pine, bark, lichen, mist
+    _builtin("star dome", 0.55, (727, 6), (755, 2), (812, 2),  # planetarium, radio telescope, space shuttle
+             palette=("#05061a", "#1b2a6b", "#5a3d9a", "#9ab8ff", "#f4f6ff")),  # space, deep blue, nebula, starlight
+    _builtin("candy shop", 0.6, (509, 5), (929, 2), (927, 2), (865, 1),  # sweets, ice lolly, trifle, toyshop
+             palette=("#5a1e4a", "#ff5fa2", "#7fd8e8", "#fff3b0")),  # berry, bubblegum, mint, lemon cream
+    _builtin("deep sea", 0.5, (117, 4), (396, 3), (983, 3),  # chambered nautilus, lionfish, scuba diver
+             palette=("#02060f", "#06243f", "#0e5a6e", "#3fa7a0", "#b8f0e0")),  # black, navy, blue-green, teal, foam
+    _builtin("alpine lake", 0.45, (970, 5), (975, 4), (350, 1),  # alp, lakeside, ibex
+             palette=("#1a2a3a", "#1f6f8b", "#5fa86b", "#bcd8e8", "#f8fbff")),  # slate, lake, meadow, sky, snow
+    _builtin("butterfly garden", 0.55, (323, 4), (321, 2), (325, 2), (986, 2),  # butterflies, orchid
+             palette=("#1d2b16", "#5a7d2a", "#e8742a", "#f7d046", "#f9eef7")),  # shade, leaf, monarch, sulphur, orchid
+    _builtin("cathedral", 0.5, (497, 5), (406, 3), (687, 2),  # church, altar, organ
+             palette=("#1c1a1f", "#7d1128", "#1f4e9c", "#6b4a2b", "#d4a74a")),  # stone, ruby, glass blue, umber, gold
+    _builtin("desert dunes", 0.5, (977, 6), (354, 3), (68, 1),  # sandbar, Arabian camel, sidewinder
+             palette=("#3b2416", "#a0522d", "#d99a5b", "#f0d29a", "#fbeedd")),  # shadow, sienna, ochre, sand, glare
+    _builtin("fungal kingdom", 0.6, (992, 3), (995, 3), (991, 2), (994, 2),  # agaric, earthstar, fungi
+             palette=("#1a120c", "#5c3a21", "#b5562a", "#d9c08c", "#f3ead8")),  # humus, cap, rust, gill, spore
+    _builtin("peacock parade", 0.55, (84, 5), (88, 3), (130, 2),  # peacock, macaw, flamingo
+             palette=("#06201f", "#0b5d63", "#1f7ae0", "#e84f8a", "#e8c547")),  # shade, teal, blue, flamingo, gold
+    _builtin("carnival night", 0.65, (476, 4), (417, 3), (607, 2), (723, 1),  # carousel, balloon, lantern, pinwheel
+             palette=("#0c0820", "#7a1fa2", "#e6334f", "#ffb400", "#fff4c2")),  # night, purple, red, amber, bulb
+    _builtin("snow country", 0.5, (296, 4), (279, 3), (970, 3),  # ice bear, Arctic fox, alp
+             palette=("#1b2433", "#4a6a8f", "#a7bfd6", "#e4eef6", "#ffffff")),  # dusk, shadow, ice, frost, snow
+    _builtin("iron bridges", 0.45, (821, 4), (839, 4), (888, 2),  # arch, suspension bridges, viaduct
+             palette=("#16181c", "#7a3b22", "#6f7780", "#c9a27a", "#e8e4dc")),  # iron, rust, steel, sunset, fog
+    _builtin("fruit market", 0.6, (957, 3), (950, 3), (949, 2), (953, 2),  # pomegranate, orange, berry, pineapple
+             palette=("#3a0a14", "#b0122a", "#ff7f11", "#ffd23f", "#fff0d0")),  # seed, red, orange, pineapple, cream
 )
 
 
@@ -212,6 +301,34 @@ def _latent(value, where: str) -> tuple[float, ...]:
     return latent
 
 
+def _colour(value, where: str, position: int) -> Colour:
+    what = f"palette colour {position}"
+    if isinstance(value, str):
+        colour = _hex_rgb(value.strip())
+        if colour is None:
+            raise _error(where, f'{what} must be "#rrggbb", "#rgb" or [r, g, b] with values 0-255, '
+                                f"got {_repr.repr(value)}")
+        return colour
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise _error(where, f'{what} must be "#rrggbb", "#rgb" or [r, g, b] with values 0-255, '
+                            f"got {_repr.repr(value)}")
+    rgb = tuple(_number(v, where, f"{what}[{i}]") for i, v in enumerate(value))
+    if not all(0 <= v <= 255 for v in rgb):
+        raise _error(where, f"{what} {_repr.repr(value)} has a value outside 0-255; [r, g, b] channels "
+                            f'are 0-255 (or give "#rrggbb")')
+    return tuple(v / 255 for v in rgb)
+
+
+def _palette(value, where: str) -> tuple[Colour, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise _error(where, f"palette must be a list of {MIN_PALETTE}-{MAX_PALETTE} colours, dark to light, "
+                            f"{_PALETTE_EXAMPLE}; got {_repr.repr(value)}")
+    if not MIN_PALETTE <= len(value) <= MAX_PALETTE:
+        raise _error(where, f"palette has {len(value)} colour{'' if len(value) == 1 else 's'}; give "
+                            f"{MIN_PALETTE}-{MAX_PALETTE}, dark to light, {_PALETTE_EXAMPLE}")
+    return tuple(_colour(colour, where, position) for position, colour in enumerate(value, 1))
+
+
 def _class_pairs(value, where: str, *, allow_zero: bool) -> dict[int, float]:
     example = 'e.g. [["jellyfish", 0.7], [107, 0.3]]'
     if not isinstance(value, (list, tuple)) or not value:
@@ -270,7 +387,8 @@ def _build(entry: dict, name: str, where: str, source: str, *, keyframe: bool) -
     if not 0 < truncation <= 1:
         raise _error(where, f"truncation must be in (0, 1], got {truncation:g}; 0.4-0.8 is typical")
     latent = _latent(entry["latent"], where) if "latent" in entry else None
-    return ImageType(name, classes, truncation, latent, source)
+    palette = _palette(entry["palette"], where) if "palette" in entry else None
+    return ImageType(name, classes, truncation, latent, source, palette)
 
 
 def _parse_entry(entry, path: Path, position: int) -> ImageType:

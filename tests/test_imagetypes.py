@@ -311,6 +311,138 @@ def test_json_depth_ignores_brackets_inside_strings(tmp_path):
     assert it._json_depth('{"a": [[1]]}') == 3
 
 
+# ---------------------------------------------------------------- palettes
+
+
+def lumas(colours):
+    return [it.luma(colour) for colour in colours]
+
+
+def test_every_builtin_has_a_dark_to_light_palette():
+    for image_type in it.BUILTIN_TYPES:
+        palette = image_type.palette
+        assert palette is not None and 3 <= len(palette) <= 5, image_type.name
+        assert all(len(c) == 3 and all(0 <= v <= 1 for v in c) for c in palette), image_type.name
+        assert np.all(np.diff(lumas(palette)) > 0), (image_type.name, [it.hex_colour(c) for c in palette])
+    volcano = {t.name: t for t in it.BUILTIN_TYPES}["volcano night"]
+    assert [it.hex_colour(c) for c in volcano.palette] == ["#120b0b", "#7a1010", "#ff4a1c", "#ffb347", "#fff1c8"]
+
+
+def test_palette_parses_hex_short_hex_and_rgb_lists(tmp_path):
+    path = write(tmp_path, "colours.toml", """
+[[type]]
+name = "painted"
+classes = [["jellyfish", 1]]
+palette = ["#120B0B", "#f80", [255, 255, 127.5]]
+""")
+    (painted,) = it.load_types_file(path)
+    assert painted.palette == ((0x12 / 255, 0x0b / 255, 0x0b / 255), (1.0, 0x88 / 255, 0.0), (1.0, 1.0, 0.5))
+    doc = {"types": [{"name": "two", "classes": [[1, 1]], "palette": [[0, 0, 0], "#fff"]}]}
+    (two,) = it.load_types_file(write(tmp_path, "two.json", json.dumps(doc)))
+    assert two.palette == ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    (plain,) = it.load_types_file(write(tmp_path, "plain.toml", "[[type]]\nname = 'p'\nclasses = [[1, 1]]"))
+    assert plain.palette is None  # colours() derives one from the name
+
+
+def test_palette_array_resamples_along_the_ramp():
+    image_type = it.ImageType("t", ((1, 1.0),), 0.5, palette=((0.0, 0.0, 0.0), (1.0, 0.5, 0.0)))
+    ramp = image_type.palette_array(5)
+    assert ramp.shape == (5, 3) and ramp.dtype == np.float32
+    np.testing.assert_allclose(ramp[:, 0], [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_allclose(ramp[:, 1], [0, 0.125, 0.25, 0.375, 0.5])
+    three = it.ImageType("t", ((1, 1.0),), 0.5, palette=((0.0, 0.0, 0.0), (0.2, 0.2, 0.2), (1.0, 1.0, 1.0)))
+    np.testing.assert_allclose(three.palette_array(3), three.palette, rtol=1e-6)  # k = n: the colours as given
+    np.testing.assert_allclose(three.palette_array(5)[:, 0], [0, 0.1, 0.2, 0.6, 1], rtol=1e-6)
+    np.testing.assert_allclose(three.palette_array(2), [three.palette[0], three.palette[2]])
+    np.testing.assert_allclose(three.palette_array(1), [three.palette[1]])
+    for builtin in it.BUILTIN_TYPES:
+        assert builtin.palette_array(8).shape == (8, 3)
+    with pytest.raises(ValueError):
+        image_type.palette_array(0)
+
+
+def test_derived_palette_is_deterministic_and_dark_to_light():
+    plain = it.ImageType("my goldfish", ((1, 1.0),), 0.5)
+    # a known answer: crc32 of the name, not hash(), which changes from one process to the next
+    assert [it.hex_colour(c) for c in plain.colours()] == ["#05240d", "#167e25", "#30cf34", "#95dd8d", "#e5f4e1"]
+    ramp = plain.palette_array(7)
+    assert ramp.shape == (7, 3) and ramp.dtype == np.float32
+    np.testing.assert_array_equal(ramp, it.ImageType("  My  GOLDFISH", ((2, 1.0),), 0.9).palette_array(7))
+    derived = {name: it.ImageType(name, ((1, 1.0),), 0.5).colours() for name in [f"type {i}" for i in range(300)]}
+    assert len(set(derived.values())) == len(derived)  # different names, different looks
+    for name, colours in derived.items():
+        assert len(colours) == it.DERIVED_PALETTE and all(0 <= v <= 1 for c in colours for v in c)
+        values = lumas(colours)
+        assert np.all(np.diff(values) > 0) and values[0] < 0.2 and values[-1] > 0.7, (name, values)
+
+
+def palette_entry(palette, *, kind=".toml"):
+    if kind == ".json":
+        return json.dumps({"types": [{"name": "bad one", "classes": [["jellyfish", 1]], "palette": palette}]})
+    return f"[[type]]\nname = 'bad one'\nclasses = [['jellyfish', 1]]\npalette = {palette}\n"
+
+
+BAD_PALETTES = {
+    "five hex digits": ('["#000000", "#12345"]', 'palette colour 2 must be "#rrggbb", "#rgb" or [r, g, b]'),
+    "colour name": ('["red-ish", "#fff"]', "palette colour 1 must be"),
+    "no hash": ('["000000", "#fff"]', "palette colour 1 must be"),
+    "rgb too big": ('[[300, 0, 0], "#fff"]', "palette colour 1 [300, 0, 0] has a value outside 0-255"),
+    "rgb negative": ('["#000", [0, -1, 0]]', "palette colour 2 [0, -1, 0] has a value outside 0-255"),
+    "rgb two values": ('["#000", [0, 0]]', "palette colour 2 must be"),
+    "rgb string value": ('["#000", [0, "1", 0]]', "palette colour 2[1] must be a number"),
+    "rgb bool": ('["#000", [0, true, 0]]', "palette colour 2[1] must be a number"),
+    "number colour": ('[3, "#fff"]', "palette colour 1 must be"),
+    "one colour": ('["#000"]', "palette has 1 colour; give 2-8, dark to light"),
+    "no colours": ("[]", "palette has 0 colours; give 2-8"),
+    "nine colours": ('["#000", "#111", "#222", "#333", "#444", "#555", "#666", "#777", "#888"]',
+                     "palette has 9 colours; give 2-8"),
+    "not a list": ('"#120b0b"', "palette must be a list of 2-8 colours"),
+    "a number": ("7", "palette must be a list of 2-8 colours"),
+    "a table": ("{ a = 1 }", "palette must be a list"),
+}
+
+
+@pytest.mark.parametrize("palette, match", BAD_PALETTES.values(), ids=BAD_PALETTES.keys())
+def test_bad_palette_is_one_line_naming_file_type_and_palette(tmp_path, palette, match):
+    message = assert_one_line_error(write(tmp_path, "colours.toml", palette_entry(palette)), match)
+    assert "type 'bad one'" in message and "palette" in message
+
+
+def test_bad_palette_in_json(tmp_path):
+    path = write(tmp_path, "colours.json", palette_entry(["#000", [0, 0, 256]], kind=".json"))
+    message = assert_one_line_error(path, "palette colour 2 [0, 0, 256] has a value outside 0-255")
+    assert "type 'bad one'" in message
+    assert_one_line_error(write(tmp_path, "nan.json", '{"types": [{"name": "n", "classes": [[1, 1]], '
+                                                      '"palette": [[NaN, 0, 0], "#fff"]}]}'), "finite")
+
+
+def test_render_with_a_bad_palette_is_one_error_line(tmp_path, song, capsys):
+    from ganclip.cli import main
+
+    types = write(tmp_path, "types.toml", palette_entry('["#120b0b", "#12345"]'))
+    out = tmp_path / "out.mp4"
+    code = main(["render", str(song), "-o", str(out), "--types-file", str(types)])
+    _, err = capsys.readouterr()
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "types.toml" in lines[0] and "'bad one'" in lines[0] and "palette colour 2" in lines[0], lines[0]
+    assert not out.exists()
+
+
+def test_types_command_shows_each_palette_in_hex(tmp_path, capsys):
+    from ganclip.cli import main
+
+    types = write(tmp_path, "mine.toml", "[[type]]\nname = 'painted'\nclasses = [[1, 1]]\n"
+                                         "palette = ['#000', [255, 136, 0]]\n"
+                                         "[[type]]\nname = 'my goldfish'\nclasses = [[1, 1]]\n")
+    assert main(["types", "--types-file", str(types)]) == 0
+    lines = {line.split("  ")[0].strip(): line for line in capsys.readouterr()[0].splitlines()}
+    assert "palette #120b0b #7a1010 #ff4a1c #ffb347 #fff1c8" in lines["volcano night"]
+    assert "palette #000000 #ff8800  (" in lines["painted"]
+    assert "palette #05240d #167e25 #30cf34 #95dd8d #e5f4e1 (from name)" in lines["my goldfish"]
+
+
 # ---------------------------------------------------------------- discovery and choice
 
 
