@@ -96,3 +96,45 @@ def groove(beats: np.ndarray, seconds: float, *, swing: float = 0.5, seed: int =
     place(out, beats, 0.25 * np.sin(2 * np.pi * (880 if bright else 55) * t) * np.exp(-t / 0.15),
           sr=sr)
     return out
+
+
+def _note(freqs, *, attack: float, release: float, glide: float = 1.0,
+          sr: int = SR) -> np.ndarray:
+    """Partials at ``freqs`` Hz (each half as loud as the one before) that rise over
+    ``attack`` seconds and fade over ``release``, their pitch gliding by the factor ``glide``
+    over the note (float64, ``attack + 4 × release`` seconds)."""
+    t = np.arange(int((attack + 4 * release) * sr)) / sr
+    bend = glide ** (t / t[-1])  # pitch factor at each sample
+    env = np.minimum(t / attack, 1.0) * np.exp(-np.maximum(t - attack, 0) / release)
+    env *= np.minimum(1.0, 5 * (1 - t / t[-1]))  # to zero at the end: a cut would click
+    return env * sum(0.5 ** k * np.sin(2 * np.pi * np.cumsum(f * bend) / sr)
+                     for k, f in enumerate(freqs))
+
+
+def swells(times, seconds: float, *, amp: float = 0.3, attack: float = 0.05,
+           sr: int = SR) -> np.ndarray:
+    """A tonal note at each of ``times``, a different pitch each (a pentatonic walk from
+    A3), rising over ``attack`` seconds and fading over ~1 s, some gliding up or down a
+    fifth: calls over a drone, with no percussion and no beat. The note starts at its time."""
+    out = np.zeros(int(seconds * sr))
+    scale = 220.0 * 2 ** (np.array([0, 2, 4, 7, 9, 12, 14, 16]) / 12)
+    for k, x in enumerate(times):
+        f = scale[(3 * k) % len(scale)]
+        glide = (1.0, 1.5, 1 / 1.5)[k % 3]
+        place(out, [x], amp * _note([f, 2 * f], attack=attack, release=0.35, glide=glide,
+                                     sr=sr), sr=sr)
+    return out.astype(np.float32)
+
+
+def chords(times, seconds: float, *, amp: float = 0.15, sr: int = SR) -> np.ndarray:
+    """A struck chord (piano-like: a 10 ms attack, a 0.5 s decay) at each of ``times``, the
+    chords of a I-vi-IV-V round in C in turn: a rubato accompaniment when the times are
+    irregular."""
+    out = np.zeros(int(seconds * sr))
+    rounds = ([261.6, 329.6, 392.0], [220.0, 261.6, 329.6], [174.6, 220.0, 261.6],
+              [196.0, 246.9, 293.7])
+    for k, x in enumerate(times):
+        chord = sum(_note([f, 2 * f, 3 * f], attack=0.01, release=0.5, sr=sr)
+                    for f in rounds[k % 4])
+        place(out, [x], amp * chord, sr=sr)
+    return out.astype(np.float32)

@@ -9,6 +9,12 @@ from ganclip.features.settings import SILENT_BEAT_DB
 HALF_TEMPO_DB = 3.0  # hits halfway between beats this close to the beats' loudness: half tempo
 MAX_BPM = 190.0  # doubling a tempo that was tracked at half never goes above this
 TEMPO_CHUNK_ROWS = 2048  # the tempogram's are 345 lags deep, and complex while computed
+STEADY_CONFIDENCE = 0.4  # tempo confidence above which a song has a beat (see tempo_confidence)
+PULSE_WINDOW = 10.0  # seconds of onsets whose periodicity is measured at a time
+PULSE_STEP = 2.5  # seconds between the starts of those windows
+PULSE_LAGS = (0.25, 1.5)  # seconds: the beat periods looked for (240 to 40 BPM)
+PULSE_REPEATS = 4  # a beat period must recur at 1, 2, 3 and 4 times itself
+NO_ONSET = 1.0  # onset strength (mean dB rise per band) below which a window holds no onset
 
 
 def _double_where_offbeats_hit(beats: np.ndarray, level: np.ndarray, *, rate: float):
@@ -62,6 +68,53 @@ def _tempo_curve(onset: np.ndarray, *, sr: int, hop: int) -> tuple[float, np.nda
         total[:, 0] += tg.sum(axis=1)
     overall = librosa.feature.tempo(tg=total / n, sr=sr, hop_length=hop, aggregate=None)
     return float(overall[0]), local
+
+
+def tempo_confidence(onset: np.ndarray, *, sr: int, hop: int) -> float:
+    """How periodic the onsets are, 0..1: near 1 for a drum groove, near 0.1-0.3 for onsets at
+    irregular times (calls, rubato chords, speech, noise).
+
+    In windows of :data:`PULSE_WINDOW` seconds every :data:`PULSE_STEP`, the onset
+    envelope's autocorrelation (mean removed, unbiased, 1 at lag 0) is read at a candidate
+    beat period and at 2, 3 and 4 times it (±1 row, as beats fall on the row grid); the
+    window's score is the best mean over periods in :data:`PULSE_LAGS`. The song's is the
+    mean of its windows' weighted by the envelope's spread in each, so silence and steady
+    tones do not dilute a groove, and a window whose strongest onset is below
+    :data:`NO_ONSET` scores 0 (a held chord's envelope is faint, smooth and falsely periodic).
+
+    Why this measure: one autocorrelation peak (pulse clarity) is also high when two events
+    happen to be a period apart, or on a smooth envelope at short lags; irregular events
+    rarely repeat at four multiples of one period, a beat always does, syncopated or swung
+    (the hats and off-beats fill other lags but do not lower these). It reads the onsets
+    alone, not the tracker's beats: the tracker fits regular beats to any onsets. On the
+    development tracks the grooves of tests/synth.py score 0.85-0.96, real drum recordings
+    0.5-0.6, irregular synthetic calls and chords 0.15-0.3, a solo trumpet 0.23.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    rate = sr / hop  # rows per second
+    n = min(len(onset), int(PULSE_WINDOW * rate))
+    if n < 8:
+        return 0.0
+    step = max(1, int(PULSE_STEP * rate))
+    frames = sliding_window_view(onset.astype(np.float64), n)
+    frames = frames[np.unique(np.append(np.arange(0, len(frames), step), len(frames) - 1))]
+    x = frames - frames.mean(axis=1, keepdims=True)
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * n, axis=1)) ** 2, axis=1)[:, :n]
+    ac /= n - np.arange(n)  # unbiased: each lag's mean product
+    spread = x.std(axis=1)
+    ac /= np.maximum(ac[:, :1], 1e-12)
+    lags = np.arange(PULSE_LAGS[0] * rate, PULSE_LAGS[1] * rate + 1e-9, 0.5)
+    lags = lags[PULSE_REPEATS * lags + 1 < n - 1]
+    if len(lags) == 0:
+        return 0.0
+    at = np.round(np.arange(1, PULSE_REPEATS + 1)[:, None] * lags).astype(int)  # [k, lags]
+    near = np.stack([ac[:, at + d] for d in (-1, 0, 1)]).max(axis=0)  # [windows, k, lags]
+    score = near.mean(axis=1).max(axis=1)
+    score[frames.max(axis=1) < NO_ONSET] = 0.0
+    if spread.sum() <= 0:
+        return 0.0
+    return float(np.clip(np.average(score, weights=spread), 0.0, 1.0))
 
 
 def track_beats(onset: np.ndarray, *, sr: int, hop: int,

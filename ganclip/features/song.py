@@ -1,5 +1,5 @@
 """The reactive analysis: a streaming STFT reduced to mel, chroma and RMS rows every hop
-(23 ms) for the whole song, then HPSS, onsets, beats and sections derived from them."""
+(23 ms) for the whole song, then HPSS, onsets, events, beats and sections derived from them."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from typing import Iterable
 
 import numpy as np
 
-from ganclip.features.beats import track_beats
+from ganclip.features.beats import STEADY_CONFIDENCE, tempo_confidence, track_beats
 from ganclip.features.sections import segment
 from ganclip.features.settings import CHUNK_ROWS, FeatureSettings
 from ganclip.features.spectra import to_db
 
 HIT_ROWS = 3  # a hit's loudness is its peak over its onset row and the next two (~70 ms)
+EVENT_GAP = 0.1  # seconds: an event closer than this after a stronger one is part of it
+EVENT_DELTA = 0.1  # an event's flux is this much (of the song's peak flux) above its neighbours
+EVENT_BANDS = 3  # mel bands of the previous row's max filter in the flux: a glide is no onset
 
 
 @dataclass
@@ -34,10 +37,13 @@ class SongFeatures:
     percussive: np.ndarray  # [n] float32 percussive energy
     onset: np.ndarray  # [n] float32 onset strength of the percussive part
     onsets: np.ndarray  # [k] seconds, percussive onsets
+    events: np.ndarray  # [e] seconds, onsets of any kind (a note, a chord, a swell, a hit)
+    event_level: np.ndarray  # [n] float32 dB, hit_level of the full mel energy per row
     chroma: np.ndarray  # [12, n] float32, each column's largest pitch class = 1
     rms: np.ndarray  # [n] float32 RMS of the waveform
-    tempo: float  # BPM, from the median beat interval
-    beats: np.ndarray  # [b] seconds
+    tempo_confidence: float  # 0..1, how periodic the percussive onsets are
+    tempo: float  # BPM, from the median beat interval; 0 when not steady
+    beats: np.ndarray  # [b] seconds; none when not steady
     beat_labels: np.ndarray  # [b] int section label of each beat
     sections: np.ndarray  # [s, 2] seconds (start, end) of each section, end of one = next start
     section_labels: np.ndarray  # [s] int, the same label for a section that comes back
@@ -46,6 +52,13 @@ class SongFeatures:
     def boundaries(self) -> np.ndarray:
         """Start times of every section after the first, in seconds."""
         return self.sections[1:, 0]
+
+    @property
+    def steady(self) -> bool:
+        """Whether the song has a beat: tempo confidence above
+        :data:`~ganclip.features.beats.STEADY_CONFIDENCE`. Without one, ``tempo`` is 0 and
+        there are no beats; ``events`` are what happens."""
+        return self.tempo_confidence > STEADY_CONFIDENCE
 
 
 class SongAnalyzer:
@@ -132,10 +145,14 @@ def song_features(blocks: Iterable[np.ndarray], *, sr: int,
 
 def derive(mel: np.ndarray, chroma: np.ndarray, rms: np.ndarray, *, sr: int, duration: float,
            settings: FeatureSettings = FeatureSettings()) -> SongFeatures:
-    """HPSS on the mel spectrogram, percussive onsets, beats and sections from the rows.
+    """HPSS on the mel spectrogram, percussive onsets, events, beats and sections from the
+    rows.
 
     HPSS runs on the 128 mel bands, not the 1025 STFT bins: 8× less median filtering
     (a 3-minute song's full-resolution HPSS takes ~10 s on the development machine).
+    Beats are tracked only when the percussive onsets are periodic enough
+    (:func:`~ganclip.features.beats.tempo_confidence`); music without a steady beat gets
+    no beats, tempo 0 and sections on a time grid, and moves with its ``events``.
     """
     import librosa
 
@@ -145,15 +162,21 @@ def derive(mel: np.ndarray, chroma: np.ndarray, rms: np.ndarray, *, sr: int, dur
     harmonic, percussive_energy, onset = _hpss(mel, s.hpss_kernel, sr=sr, hop=s.hop)
     onsets = librosa.onset.onset_detect(onset_envelope=onset, sr=sr, hop_length=s.hop,
                                         units="time")
-    tempo, beats = track_beats(onset, sr=sr, hop=s.hop, level=hit_level(percussive_energy))
+    events = _events(mel, sr=sr, hop=s.hop)
+    confidence = tempo_confidence(onset, sr=sr, hop=s.hop)
+    tempo, beats = 0.0, np.zeros(0)
+    if confidence > STEADY_CONFIDENCE:
+        tempo, beats = track_beats(onset, sr=sr, hop=s.hop, level=hit_level(percussive_energy))
     beat_labels, sections, section_labels = segment(mel, chroma, beats, sr=sr, hop=s.hop,
                                                     duration=duration, settings=s)
     return SongFeatures(sr=sr, hop=s.hop, duration=duration, times=times,
                         mel=mel, harmonic_mel=harmonic,
                         harmonic=harmonic.sum(axis=0).astype(np.float32),
                         percussive=percussive_energy.astype(np.float32),
-                        onset=onset, onsets=onsets, chroma=chroma.astype(np.float32),
-                        rms=rms.astype(np.float32), tempo=tempo, beats=beats,
+                        onset=onset, onsets=onsets, events=events,
+                        event_level=hit_level(mel.sum(axis=0)),
+                        chroma=chroma.astype(np.float32), rms=rms.astype(np.float32),
+                        tempo_confidence=confidence, tempo=tempo, beats=beats,
                         beat_labels=beat_labels, sections=sections,
                         section_labels=section_labels)
 
@@ -207,3 +230,37 @@ def _hpss(mel: np.ndarray, kernel: tuple[int, int], *, sr: int,
         db = np.maximum(librosa.power_to_db(p, ref=peak, top_db=None), -80.0)
         onset[a:b] = librosa.onset.onset_strength(S=db, sr=sr, hop_length=hop)[a - lo:b - lo]
     return harmonic, percussive, onset
+
+
+def _events(mel: np.ndarray, *, sr: int, hop: int) -> np.ndarray:
+    """Onsets of any kind: peaks of the spectral flux of the whole mel spectrogram (in dB, an
+    80 dB floor below its peak), harmonic part included, so a sung note, a chord or a call
+    is one, not only a hit. The flux compares each band with the loudest of the
+    :data:`EVENT_BANDS` around it in the row before (SuperFlux, Böck & Widmer 2013): a
+    pitch that glides or wavers moves into a neighbouring band, which is no new sound (the
+    plain flux found a second event on every rising call). Computed :data:`CHUNK_ROWS` rows at a time, each with the few
+    rows before it that its first rows' flux reads (as in :func:`_hpss`). A peak counts when it stands :data:`EVENT_DELTA` of the song's
+    largest flux above the flux around it and :data:`EVENT_GAP` after the last one.
+
+    Returns
+    -------
+    events : np.ndarray [shape=(e,)], seconds
+    """
+    import librosa
+
+    n = mel.shape[1]
+    if n < 2:
+        return np.zeros(0)
+    peak = float(mel.max()) or 1.0
+    flux = np.empty(n, np.float32)
+    for a in range(0, n, CHUNK_ROWS):
+        lo, b = max(0, a - 8), min(n, a + CHUNK_ROWS)
+        db = np.maximum(librosa.power_to_db(mel[:, lo:b], ref=peak, top_db=None), -80.0)
+        flux[a:b] = librosa.onset.onset_strength(S=db, sr=sr, hop_length=hop,
+                                                 max_size=EVENT_BANDS)[a - lo:]
+    if not np.any(flux > 0):
+        return np.zeros(0)
+    rows = 1 + int(EVENT_GAP * sr / hop)
+    found = librosa.util.peak_pick(flux / flux.max(), pre_max=rows, post_max=rows,
+                                   pre_avg=rows, post_avg=rows, delta=EVENT_DELTA, wait=rows)
+    return librosa.frames_to_time(found, sr=sr, hop_length=hop)
