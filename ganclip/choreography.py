@@ -204,25 +204,33 @@ def _envelope(tau: np.ndarray, decay) -> np.ndarray:
 
 
 def pulses(features, *, sensitivity: float = 1.0):
-    """Hit times, strengths and decays: every beat, and percussive onsets off the beat.
+    """Hit times, strengths and decays: every beat, and percussive onsets off the beat; or,
+    in music without a steady beat (``features.steady`` false), every event.
 
     A hit's strength follows its loudness: the percussive energy's peak at the hit
     (:func:`~ganclip.features.hit_level`), in dB below the loud beats around it (the 90th
     percentile of the 17 beats centred on it, at most :data:`QUIET_SECTION_DB` below the whole
     song's), 1 at that level and 0 at :data:`PULSE_RANGE_DB` ``/ sensitivity`` below it.
     A beat on a quiet hi-hat jolts a little, one on the kick or the snare fully, and a beat
-    the tracker places in silence not at all.
+    the tracker places in silence not at all. Without a beat the events (onsets of any kind:
+    a note, a chord, a call) take the beats' place and the whole sound's loudness
+    (``event_level``) the percussive part's: a loud call jolts fully, a faint one a little,
+    and nothing jolts between them.
 
     Returns
     -------
     times : np.ndarray [shape=(k,)], seconds
     strength : np.ndarray [shape=(k,)], 0..1; a beat as loud as the song's loud beats is 1
     decay : np.ndarray [shape=(k,)], seconds: half the local beat interval, so a pulse has
-        settled to e⁻² = 13 % one beat later
+        settled to e⁻² = 13 % one beat later; without a beat half the gap to the next
+        event, from 0.25 to 0.4 s
     """
     from ganclip.features import hit_level
 
-    beats, onsets = features.beats, features.onsets
+    steady = features.steady
+    # the hits that set the loudness reference: the beats, or the events without a beat
+    beats, onsets = (features.beats, features.onsets) if steady else (features.events,
+                                                                        np.zeros(0))
     if len(beats) and len(onsets):  # onsets farther than 70 ms from the nearest beat
         after = np.clip(np.searchsorted(beats, onsets), 1, len(beats) - 1) if len(beats) > 1 \
             else np.zeros(len(onsets), int)
@@ -231,7 +239,7 @@ def pulses(features, *, sensitivity: float = 1.0):
     times = np.concatenate([beats, onsets])
     if len(features.percussive) == 0 or len(times) == 0:
         return times, np.zeros(len(times), np.float32), np.full(len(times), 0.25, np.float32)
-    level = hit_level(features.percussive)
+    level = hit_level(features.percussive) if steady else features.event_level
     rows = np.arange(len(level))
     db = np.interp(times * features.sr / features.hop, rows, level)
     if len(beats):
@@ -247,6 +255,10 @@ def pulses(features, *, sensitivity: float = 1.0):
     loud = np.maximum(loud, float(level.max()) - 2 * PULSE_RANGE_DB)
     strength = np.clip(1 + (db - loud) * sensitivity / PULSE_RANGE_DB, 0, 1)
     strength[len(beats):] *= OFFBEAT
+    if not steady:  # events are sorted; the last one settles as slowly as any
+        gaps = np.append(np.diff(times), np.inf)
+        return times, strength.astype(np.float32), np.clip(gaps / 2, 0.25, 0.4).astype(
+            np.float32)
     interval = 60.0 / features.tempo if features.tempo > 0 else 0.5
     if len(beats) > 1:
         gaps = np.diff(beats)

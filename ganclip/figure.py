@@ -20,10 +20,19 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _pulse(features) -> str:
+    """The tempo and its confidence, or that there is no steady beat."""
+    if not features.steady:
+        return f"no steady beat (tempo confidence {features.tempo_confidence:.2f})"
+    return f"tempo {features.tempo:.1f} BPM (confidence {features.tempo_confidence:.2f})"
+
+
 def describe(plan, features) -> list[str]:
-    """The analysis as lines of text: tempo, beats, sections and the image type of each."""
-    lines = [f"tempo {features.tempo:.1f} BPM, {len(features.beats)} beats, "
-             f"{len(features.onsets)} percussive onsets, {features.duration:.1f} s"]
+    """The analysis as lines of text: tempo (or no steady beat), beats, events, sections and
+    the image type of each."""
+    lines = [f"{_pulse(features)}, {len(features.beats)} beats, "
+             f"{len(features.onsets)} percussive onsets, {len(features.events)} events, "
+             f"{features.duration:.1f} s"]
     chroma = plan.settings.get("classes_from") == "chroma"
     lines.append(_count(len(features.sections), "section")
                  + (" (image types follow the chroma, not the sections)" if chroma else ":"))
@@ -76,7 +85,7 @@ def write_figure(path, plan, features, frames: np.ndarray, *, title: str) -> Pat
     db = librosa.power_to_db(features.mel, ref=np.max, top_db=80)
     librosa.display.specshow(db, sr=features.sr, hop_length=features.hop, x_axis="time",
                              y_axis="mel", fmin=30, ax=spec, cmap="magma")
-    spec.set(title=f"{title} — {features.tempo:.1f} BPM, {len(features.beats)} beats, "
+    spec.set(title=f"{title} — {_pulse(features)}, {len(features.beats)} beats, "
              f"{_count(len(features.sections), 'section')}", xlabel=None)
     for a in features.boundaries:
         spec.axvline(a, color="white", lw=1.2, ls="--")
