@@ -12,7 +12,7 @@ import numpy as np
 
 from ganclip.features import to_db
 from ganclip.options import CLASSES_FROM, ReactiveSettings
-from ganclip.plan import Z_LIMIT, Plan
+from ganclip.plan import PALETTE_COLOURS, Z_LIMIT, Plan
 
 __all__ = ["CLASSES_FROM", "Plan", "ReactiveSettings", "classic_plan", "reactive_plan",
            "type_arrays", "transition_mix", "cluster_frames", "ema", "normalise_bands", "pulses"]
@@ -162,7 +162,7 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
     return Plan(
         fps=fps, times=(np.arange(n_frames) / fps).astype(np.float64), z=z, mix=mix,
         classes=classes, truncation=(mix @ truncs).astype(np.float32), look=labels,
-        type_names=tuple(t.name for t in image_types),
+        type_names=tuple(t.name for t in image_types), palettes=_palettes(image_types),
         settings={"mode": "classic", "ema_span": ema_span, "transitions": transitions,
                   "seed": seed})
 
@@ -309,8 +309,11 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     # a frame shows what was heard up to the end of its slice of audio: a hit inside the
     # slice is on that frame (the beat tracker's times lag the sound by ~a 23 ms row)
     at = (np.arange(n_frames) + 1.0) / fps
+    hits = pulses(features, sensitivity=settings.sensitivity)
     z = _drift(features, at, settings, rng, dim_z)
-    _pulse(z, features, at, settings, rng)
+    _pulse(z, hits, at, settings, rng)
+    # the camera's own generator, so the picture's path is the same with or without it
+    camera = _camera(features, hits, at, settings, np.random.default_rng([seed, 1]))
     mix, labels = _looks(features, at, settings, n_types=len(image_types),
                          transitions=transitions)
     base, classes, truncs = type_arrays(image_types, dim_z=dim_z, n_classes=n_classes)
@@ -328,12 +331,14 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
         truncation=truncation, look=np.asarray(labels, np.int64),
         type_names=tuple(t.name for t in image_types), beats=features.beats.copy(),
         sections=features.sections.copy(), section_labels=features.section_labels.copy(),
+        palettes=_palettes(image_types), **camera,
         settings={"mode": "reactive", "transitions": transitions, "seed": seed,
                   "tempo": features.tempo, "pulse": settings.pulse,
                   "motion": settings.motion, "smoothing": settings.smoothing,
                   "sensitivity": settings.sensitivity,
                   "truncation_range": list(settings.truncation_range),
-                  "classes_from": settings.classes_from})
+                  "classes_from": settings.classes_from, "zoom": settings.zoom,
+                  "rotate": settings.rotate, "shake": settings.shake, "flash": settings.flash})
 
 
 def _drift(features, at: np.ndarray, settings: ReactiveSettings, rng,
@@ -372,16 +377,87 @@ def _drift(features, at: np.ndarray, settings: ReactiveSettings, rng,
     return z
 
 
-def _pulse(z: np.ndarray, features, at: np.ndarray, settings: ReactiveSettings,
-           rng) -> None:
-    """Add to ``z`` (in place) each hit's push along its own seeded direction."""
-    hits, strength, decay = pulses(features, sensitivity=settings.sensitivity)
+def _pulse(z: np.ndarray, hits, at: np.ndarray, settings: ReactiveSettings, rng) -> None:
+    """Add to ``z`` (in place) each hit's push along its own seeded direction; ``hits`` is
+    :func:`pulses`' (times, strength, decay)."""
+    hits, strength, decay = hits
     directions = rng.standard_normal((len(hits), z.shape[1])).astype(np.float32)
     for k in range(len(hits)):
         first = np.searchsorted(at, hits[k])
         last = np.searchsorted(at, hits[k] + 8 * decay[k])  # e⁻⁸: gone
         env = _envelope(at[first:last] - hits[k], decay[k]) * strength[k] * settings.pulse
         z[first:last] += env[:, None].astype(np.float32) * directions[k]
+
+
+ZOOM_PUSH = 0.07  # log-zoom of a full-strength hit at --zoom 1: a 7 % push in
+ZOOM_DRIFT = 0.10  # log-zoom of the loudest passages at --zoom 1, drifting with loudness
+ZOOM_SECONDS = 2.0  # inertia of that drift
+ROTATE_MAX = np.deg2rad(10.0)  # the farthest the camera turns either way at --rotate 1
+ROTATE_RATE = 0.12  # turning anchors passed per second at full harmonic energy
+SHAKE_SIZE = 0.025  # frame heights a full-strength hit jolts the camera at --shake 1
+SHAKE_DECAY = 0.08  # seconds: a jolt settles fast
+FLASH_FROM = 0.7  # hits at least this strong flash, fully at strength 1
+FLASH_GAIN = 0.5  # flash of a full-strength hit at --flash 1 (0..1)
+FLASH_DECAY = 0.12  # seconds
+
+
+def _hit_curve(hits, at: np.ndarray, *, weight: np.ndarray,
+               decay: np.ndarray | None = None) -> np.ndarray:
+    """Σ weight × envelope(at - hit) over the hits, at the times ``at``: [len(at)]."""
+    times, _, own = hits
+    decay = own if decay is None else decay
+    out = np.zeros(len(at))
+    for k in np.flatnonzero(weight > 0):
+        first = np.searchsorted(at, times[k])
+        last = np.searchsorted(at, times[k] + 8 * decay[k])
+        out[first:last] += weight[k] * _envelope(at[first:last] - times[k], decay[k])
+    return out
+
+
+def _camera(features, hits, at: np.ndarray, settings: ReactiveSettings, rng) -> dict:
+    """The camera at the times ``at``: a push in on each hit and a slow drift in with the
+    loudness (zoom), a turn that wanders as the harmonic energy flows (angle), a jolt
+    sideways on each hit (shift) and a lift on the strongest (flash).
+
+    Returns
+    -------
+    dict of np.ndarray: zoom [T] (>= 1), angle [T] radians, shift [T, 2] frame heights,
+        flash [T] in [0, 1], as :class:`~ganclip.plan.Plan` takes them
+    """
+    from scipy.interpolate import CubicSpline
+
+    times, strength, _ = hits
+    rate = features.sr / features.hop
+    loud = _smooth(_level(features.rms ** 2, sensitivity=settings.sensitivity),
+                   seconds=ZOOM_SECONDS, rate=rate)
+    push = _hit_curve(hits, at, weight=strength)
+    zoom = np.exp(settings.zoom * (ZOOM_PUSH * np.minimum(push, 1.5)
+                                   + ZOOM_DRIFT * np.interp(at, features.times, loud)))
+    share = features.harmonic / np.maximum(features.harmonic + features.percussive, 1e-20)
+    flow = _smooth(_level(features.rms ** 2 * share, sensitivity=settings.sensitivity),
+                   seconds=ZOOM_SECONDS, rate=rate)
+    phase = np.interp(at, features.times, np.concatenate([[0.0], np.cumsum(flow[:-1])])
+                      / rate * ROTATE_RATE)
+    anchors = rng.uniform(-1, 1, int(np.ceil(phase[-1] if len(phase) else 0)) + 4)
+    anchors[0] = 0.0  # the song starts square to the frame
+    angle = settings.rotate * ROTATE_MAX * np.clip(
+        CubicSpline(np.arange(len(anchors)), anchors)(phase), -1, 1)
+    directions = rng.standard_normal((len(times), 2))
+    directions /= np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-9)
+    short = np.full(len(times), SHAKE_DECAY)
+    shift = np.stack([_hit_curve(hits, at, weight=strength * directions[:, i], decay=short)
+                      for i in range(2)], 1) * settings.shake * SHAKE_SIZE
+    strong = np.clip((strength - FLASH_FROM) / (1 - FLASH_FROM), 0, 1)
+    flash = np.clip(settings.flash * FLASH_GAIN * _hit_curve(
+        hits, at, weight=strong, decay=np.full(len(times), FLASH_DECAY)), 0, 1)
+    return dict(zoom=zoom.astype(np.float32), angle=angle.astype(np.float32),
+                shift=shift.astype(np.float32), flash=flash.astype(np.float32))
+
+
+def _palettes(image_types) -> np.ndarray:
+    """Each image type's palette ramp: [N, PALETTE_COLOURS, 3] RGB 0..1."""
+    return np.stack([t.palette_array(PALETTE_COLOURS) for t in image_types]).astype(
+        np.float32)
 
 
 def _looks(features, at: np.ndarray, settings: ReactiveSettings, *, n_types: int,

@@ -8,16 +8,65 @@ fields (:func:`fields_of`), and the web page its controls; each checks its value
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganclip.errors import BadInputError
 from ganclip.timebase import frame_rate
 
+log = logging.getLogger(__name__)
+
 MODES = ("reactive", "classic")
 CLASSES_FROM = ("sections", "chroma")
+FITS = ("extend", "crop")
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+           "veryslow")  # libx264's speed presets
 MAX_SEED = 2 ** 32 - 1  # numpy's seeds are 32-bit
+MIN_SIDE, MAX_SIDE = 16, 4096  # pixels per side of a frame
+SIZE_PRESETS = {  # the shapes people publish, width x height
+    "square": (1080, 1080), "landscape": (1920, 1080), "portrait": (1080, 1920),
+    "4k": (3840, 2160), "720p": (1280, 720), "feed": (1080, 1350),
+    "4k-portrait": (2160, 3840)}
+_SIZE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
+
+
+def preset_list() -> str:
+    """The size presets as ``name (WxH)``, for help texts and messages."""
+    return ", ".join(f"{k} ({w}x{h})" for k, (w, h) in SIZE_PRESETS.items())
+
+
+def parse_size(value, name: str = "--size") -> tuple[int, int]:
+    """A frame shape ``(width, height)`` from ``"WxH"``, one side (a square), a preset name
+    (:data:`SIZE_PRESETS`) or a pair. Each side is 16-4096; an odd side is rounded up to even
+    (H.264's 4:2:0 colour needs even sides), with a note."""
+    given = value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in SIZE_PRESETS:
+            return SIZE_PRESETS[text]
+        match = _SIZE.fullmatch(text)
+        if match:
+            value = (int(match[1]), int(match[2]))
+        elif text.isdigit():
+            value = int(text)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = (value, value)
+    if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and int(v) == v for v in value)):
+        raise BadInputError(f"{name} {given!r}: give WxH (e.g. 1920x1080), one side for a "
+                            f"square (e.g. 512) or a preset: {preset_list()}")
+    w, h = (int(v) for v in value)
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+        raise BadInputError(f"{name} {w}x{h}: each side must be {MIN_SIDE}-{MAX_SIDE} pixels")
+    even = (w + w % 2, h + h % 2)
+    if even != (w, h):
+        log.info(f"{name} {w}x{h}: rounded up to {even[0]}x{even[1]} (H.264 needs even "
+                 "sides)")
+    return even
 
 
 def option(default, help: str, *, lo=None, hi=None, kind=float, choices=None,
@@ -94,6 +143,17 @@ class ReactiveSettings:
                                "(each section kind its type) or chroma (the 12 pitch classes "
                                "mix 12 image types)", choices=CLASSES_FROM)
 
+    zoom: float = option(1.0, "reactive: the camera's push in on each beat (scaled by the "
+                         "hit's loudness) and slow drift in and out with the loudness; 0 for "
+                         "none", lo=0, hi=10, ui=(0, 4))
+    rotate: float = option(1.0, "reactive: the camera's rotation drifting with the harmonic "
+                           "energy (1 turns up to about 10 degrees either way); 0 for none",
+                           lo=0, hi=10, ui=(0, 4))
+    shake: float = option(1.0, "reactive: the camera's small jolt sideways on percussive "
+                          "hits; 0 for none", lo=0, hi=10, ui=(0, 4))
+    flash: float = option(1.0, "reactive: a brightness lift on the strongest hits; 0 for "
+                          "none", lo=0, hi=10, ui=(0, 4))
+
     def __post_init__(self):
         _check_fields(self)
         given = self.truncation_range
@@ -168,7 +228,7 @@ class AnalysisOptions:
 
 @dataclass(frozen=True)
 class GeneratorOptions:
-    """What draws the frames, and how."""
+    """What draws the frames, at what shape, and how they are encoded."""
 
     model: str = option("auto", "generator (see 'ganclip models')", kind=str,
                         default_text="auto: biggan-deep-256 when its weights are cached, "
@@ -180,14 +240,24 @@ class GeneratorOptions:
     precision: str = option("auto", "arithmetic: auto is the fastest that passes the "
                             "quality check on this device", choices=("auto", "fp32", "bf16",
                                                                      "fp16"))
-    size: int = option(256, "output side in pixels, 16-4096, rounded up to even", lo=16,
-                       hi=4096, kind=int)
+    size: tuple[int, int] = option(
+        (256, 256), "frame shape: WxH (e.g. 1920x1080), one side for a square, or a preset: "
+        + preset_list() + "; sides 16-4096, an odd one rounded up to even", kind=str,
+        default_text="256 (256x256)")
+    fit: str = option("extend", "how a square-native generator (BigGAN) fills a wide or tall "
+                      "frame: extend widens its own first feature map so it paints the whole "
+                      "scene; crop scales its square to cover the frame", choices=FITS)
     batch: int = option(8, "frames per generator call", lo=1, hi=1024, kind=int)
+    quality: int = option(20, "H.264 quality (x264's crf): lower is better and bigger, "
+                          "18 looks lossless, 23 is x264's default", lo=0, hi=51, kind=int)
+    preset: str = option("veryfast", "x264's speed preset: slower ones make smaller files at "
+                         "the same quality", choices=PRESETS)
 
     def __post_init__(self):
         from ganclip import generators
 
         _check_fields(self)
+        object.__setattr__(self, "size", parse_size(self.size))
         if self.model != "auto":
             generators.spec(self.model)
         if self.weights is not None:

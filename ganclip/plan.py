@@ -15,9 +15,11 @@ import numpy as np
 from ganclip.errors import BadInputError
 from ganclip.files import atomic_path
 
-PLAN_VERSION = 3  # 2 added the feature times, 3 typed metadata and ``look``; 1 and 2 load
+PLAN_VERSION = 4  # 2 added the feature times, 3 typed metadata and ``look``, 4 the camera
 Z_LIMIT = 2.0  # |z| bound, the range of BigGAN's truncated normal
 _ARRAYS = ("times", "z", "mix", "classes", "truncation", "look")
+CAMERA = ("zoom", "angle", "shift", "flash")  # per-frame arrays, still camera when absent
+PALETTE_COLOURS = 5  # colours of each image type's palette ramp in a plan
 
 
 @dataclass
@@ -39,16 +41,33 @@ class Plan:
     start: float = 0.0  # seconds into the song where frame 0 begins
     audio_seconds: float | None = None  # seconds of song the video covers (None: T / fps)
     model: str | None = None  # the generator the plan was drawn with, once rendered
-    size: int | None = None  # the video's side in pixels, once rendered
+    size: tuple[int, int] | None = None  # the video's (width, height), once rendered
     settings: dict = field(default_factory=dict)  # the choreography that made it (JSON)
     beats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [b] seconds, if known
     sections: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # [s, 2] start, end s
     section_labels: np.ndarray = field(  # [s] int label of each section; repeats share one
         default_factory=lambda: np.zeros(0, np.int64))
+    # the camera, per frame; a still camera when not given
+    zoom: np.ndarray | None = None  # [T] float32 magnification, 1 = as drawn
+    angle: np.ndarray | None = None  # [T] float32 radians, counter-clockwise
+    shift: np.ndarray | None = None  # [T, 2] float32 (x, y) in frame heights, right and up
+    flash: np.ndarray | None = None  # [T] float32 0..1 brightness lift
+    palettes: np.ndarray | None = None  # [N, PALETTE_COLOURS, 3] float32 RGB 0..1 per type
 
     def __post_init__(self):
         if self.audio_seconds is None:
             self.audio_seconds = len(self.times) / self.fps if self.fps else 0.0
+        n = len(self.times)
+        still = dict(zoom=np.ones(n), angle=np.zeros(n), shift=np.zeros((n, 2)),
+                     flash=np.zeros(n))
+        for name, value in still.items():
+            value = value if getattr(self, name) is None else getattr(self, name)
+            setattr(self, name, np.asarray(value, np.float32))
+        if self.palettes is None:
+            self.palettes = np.zeros((len(self.type_names), 0, 3), np.float32)
+        if self.size is not None:
+            self.size = tuple(int(v) for v in ((self.size, self.size) if np.isscalar(self.size)
+                                               else self.size))
 
     def __len__(self) -> int:
         return len(self.times)
@@ -93,6 +112,16 @@ class Plan:
                 problems.append(f"{name} has NaN or infinite values")
         if len(self.truncation) and not np.all((self.truncation > 0) & (self.truncation <= 1)):
             problems.append("truncation outside (0, 1]")
+        if (self.zoom.shape, self.angle.shape, self.shift.shape, self.flash.shape) != (
+                (n,), (n,), (n, 2), (n,)):
+            problems.append("camera arrays (zoom, angle, shift, flash) not one per frame")
+        elif not all(np.all(np.isfinite(getattr(self, k))) for k in CAMERA):
+            problems.append("camera has NaN or infinite values")
+        elif n and not (np.all(self.zoom > 0) and np.all((self.flash >= 0) & (self.flash <= 1))):
+            problems.append("zoom not positive or flash outside [0, 1]")
+        if self.palettes.ndim != 3 or len(self.palettes) != types or \
+                self.palettes.shape[2] != 3 or not np.all(np.isfinite(self.palettes)):
+            problems.append(f"palettes {self.palettes.shape} for {types} types")
         if n == 0:
             problems.append("no frames")
         return problems
@@ -114,6 +143,19 @@ class Plan:
         return (self.z[start:stop], self.mix[start:stop] @ self.classes,
                 self.truncation[start:stop])
 
+    def camera(self, start: int, stop: int) -> np.ndarray:
+        """The camera of frames ``start:stop``: np.ndarray [shape=(B, 5)], float32 columns
+        zoom, angle (radians), shift x, shift y (frame heights), flash."""
+        return np.column_stack([self.zoom[start:stop], self.angle[start:stop],
+                                self.shift[start:stop], self.flash[start:stop]])
+
+    def palette(self, start: int, stop: int) -> np.ndarray | None:
+        """Each frame's palette, the image types' palettes mixed as the types are:
+        np.ndarray [shape=(B, PALETTE_COLOURS, 3)], RGB 0..1; None when the types have none."""
+        if self.palettes.shape[1] == 0:
+            return None
+        return np.einsum("bn,nkc->bkc", self.mix[start:stop], self.palettes)
+
     def save(self, path) -> Path:
         """Write the plan as ``.npz``, atomically (a crash leaves no half file)."""
         path = Path(path)
@@ -126,7 +168,8 @@ class Plan:
                                                               _ARRAYS},
                     type_names=np.array(self.type_names, dtype=str), meta=json.dumps(meta),
                     beats=self.beats, sections=self.sections,
-                    section_labels=self.section_labels)
+                    section_labels=self.section_labels, palettes=self.palettes,
+                    **{k: getattr(self, k) for k in CAMERA})
         return path
 
     @classmethod
@@ -152,10 +195,12 @@ class Plan:
         if not hasattr(data, "files") or "version" not in data.files:
             raise KeyError("version")
         version = int(data["version"])
-        if version not in (1, 2, PLAN_VERSION):
+        if version not in (1, 2, 3, PLAN_VERSION):
             raise BadInputError(f"{path}: plan version {version} is not supported "
                                 f"(this ganclip reads 1 to {PLAN_VERSION})")
         extra = {k: data[k] for k in ("beats", "sections", "section_labels") if version >= 2}
+        if version >= 4:
+            extra.update({k: data[k] for k in (*CAMERA, "palettes")})
         if version >= 3:
             meta = json.loads(str(data["meta"]))
             look = data["look"]

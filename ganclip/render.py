@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import sys
 import threading
 import time
@@ -239,7 +240,7 @@ def render(audio, *, output=None, plan_in=None, plan_out=None, frames_dir=None,
     return _render(job, work, progress=progress, quiet=quiet, began=began)
 
 
-def _identity(job: RenderJob, prepared, size: int) -> tuple[dict, dict]:
+def _identity(job: RenderJob, prepared, size: tuple[int, int]) -> tuple[dict, dict]:
     """What shapes the pixels (a resumed render must match it), and what ``--resume``
     restores: the same, in the options' own terms."""
     from ganclip.weights import weights_identity
@@ -248,12 +249,15 @@ def _identity(job: RenderJob, prepared, size: int) -> tuple[dict, dict]:
     plan_in = None if job.plan_in is None else {
         k: v for k, v in song_identity(job.plan_in).items() if k != "mtime_ns"}
     analysis = {k: v for k, v in to_dict(job.analysis).items() if k != "seed"}
+    gen = job.generator
+    shape = {"size": list(size), "fit": gen.fit, "quality": gen.quality,
+             "preset": gen.preset}  # the encoder's settings too: segments must join
     identity = {"analysis": None if plan_in else analysis, "plan in": plan_in,
-                "model": prepared.spec.name, "weights": weights, "size": size,
+                "model": prepared.spec.name, "weights": weights, **shape,
                 "seed": job.analysis.seed, "song": song_identity(job.song)}
     restore = {"analysis": to_dict(job.analysis), "plan_in": None if job.plan_in is None
                else str(job.plan_in.resolve()),
-               "generator": {"model": prepared.spec.name, "size": size, "weights": None
+               "generator": {"model": prepared.spec.name, **shape, "weights": None
                              if job.generator.weights is None else
                              str(Path(job.generator.weights).resolve())}}
     return identity, restore
@@ -272,7 +276,7 @@ def _plan_for(job: RenderJob, info, spec, *, quiet: bool) -> Plan:
 def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
             began: float) -> RenderResult:
     gen = job.generator
-    size = gen.size + gen.size % 2  # H.264 4:2:0 needs an even side
+    size = gen.size  # (width, height), even sides
     prepared = generators.prepare(gen.model, weights=gen.weights, quiet=quiet)
     precision = prepared.spec.check_precision(gen.precision, gen.device)
     info = audio_io.probe(job.song)
@@ -292,13 +296,16 @@ def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
     todo = [k for k in range(len(parts)) if not work.segment(k).is_file()]
     try:
         generator = prepared.load(size=size, seed=job.analysis.seed, device=gen.device,
-                                  precision=precision, quiet=quiet) if todo else None
+                                  precision=precision, quiet=quiet, fit=gen.fit) \
+            if todo else None
         if fresh:
             work.start(identity, restore, plan)
         log.debug(f"generator {prepared.spec.name} on {gen.device}, precision {precision}, "
-                  f"{size}² frames in batches of {gen.batch}; {len(parts)} segments of up "
-                  f"to {SEGMENT_SECONDS:g} s, {len(parts) - len(todo)} already done")
-        _draw(job, work, plan, generator, todo, size=size, progress=progress, quiet=quiet)
+                  f"{size[0]}x{size[1]} frames in batches of {gen.batch}; {len(parts)} "
+                  f"segments of up to {SEGMENT_SECONDS:g} s, {len(parts) - len(todo)} already "
+                  "done")
+        _draw(job, work, plan, generator, prepared.spec, todo, size=size, progress=progress,
+              quiet=quiet)
         path = _join(job, work, plan, info, size=size)
     except KeyboardInterrupt as exc:
         if work.folder.exists() and work.done_frames(plan) == 0 and fresh:
@@ -319,30 +326,108 @@ def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
                         model=prepared.spec.name, plan_path=plan_path)
 
 
-def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, todo: list[int], *,
-          size: int, progress, quiet: bool) -> None:
-    """Draw and encode the unfinished segments ``todo``, each into its own file."""
+def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: list[int], *,
+          size: tuple[int, int], progress, quiet: bool) -> None:
+    """Draw and encode the unfinished segments ``todo``, each into its own file.
+
+    The generator draws the next batch while the encoder works on the last one
+    (:func:`_pipelined`), with at most :data:`AHEAD` batches waiting in between."""
     from ganclip.video import VideoWriter
 
     parts, batch = segments(len(plan), plan.fps), job.generator.batch
+    gen = job.generator
+    ranges = [(k, first, min(first + batch, parts[k][1])) for k in todo
+              for first in range(parts[k][0], parts[k][1], batch)]
     with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
         done = work.done_frames(plan)
         bar.update(done)
-        for k in todo:
-            a, b = parts[k]
-            with VideoWriter(work.segment(k), fps=plan.fps, size=size,
-                             frames_dir=job.frames_dir, first_frame=a) as writer:
-                for first in range(a, b, batch):
-                    frames = _interruptible(generator, *plan.batch(first, min(first + batch, b)))
-                    writer.write(frames)
-                    bar.update(len(frames))
-                    done += len(frames)
-                    if progress is not None:
-                        progress(done, len(plan))
-            log.debug(f"segment {k + 1}/{len(parts)} done: frames {a}-{b - 1}")
+        writer, current = None, None
+        try:
+            for (k, first, last), frames in _pipelined(
+                    lambda r: _frames(generator, spec, plan, r[1], r[2], size), ranges):
+                if k != current:
+                    if writer is not None:
+                        writer.close()
+                        log.debug(f"segment {current + 1}/{len(parts)} done")
+                    writer, current = VideoWriter(
+                        work.segment(k), fps=plan.fps, size=size, frames_dir=job.frames_dir,
+                        first_frame=parts[k][0], crf=gen.quality, preset=gen.preset), k
+                writer.write(frames)
+                bar.update(len(frames))
+                done += len(frames)
+                if progress is not None:
+                    progress(done, len(plan))
+            if writer is not None:
+                writer.close()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
 
 
-def _join(job: RenderJob, work: WorkFolder, plan: Plan, info, *, size: int) -> Path:
+def _frames(generator, spec, plan: Plan, first: int, last: int,
+            size: tuple[int, int]) -> np.ndarray:
+    """Frames ``first:last`` of the plan at ``size``: drawn with the camera by a generator
+    that moves its own (:attr:`~ganclip.generators.GeneratorSpec.camera`), else drawn still
+    and warped by the camera in the pass that scales them to the frame."""
+    from ganclip.camera import warp
+
+    z, y, truncation = plan.batch(first, last)
+    camera = plan.camera(first, last)
+    if spec.camera:
+        return generator(z, y, truncation, camera=camera, palette=plan.palette(first, last))
+    frames = generator(z, y, truncation)
+    still = np.array_equal(camera, np.tile(np.float32([1, 0, 0, 0, 0]), (len(camera), 1)))
+    if still and frames.shape[1:3] == (size[1], size[0]):
+        return frames
+    return warp(frames, camera, size)
+
+
+AHEAD = 2  # batches drawn ahead of the encoder
+
+
+def _pipelined(fn, items):
+    """``(item, fn(item))`` for each item, ``fn`` running in a worker thread up to
+    :data:`AHEAD` items ahead of the caller, so drawing and encoding overlap; Ctrl-C in the
+    caller stops at once (the worker finishes its batch and is dropped)."""
+    results: queue.Queue = queue.Queue(maxsize=AHEAD)
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                value = fn(item)
+                while not stop.is_set():
+                    try:
+                        results.put((item, value, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+        except BaseException as exc:  # handed to the waiting thread
+            results.put((None, None, exc))
+            return
+        results.put((None, None, StopIteration()))
+
+    threading.Thread(target=work, daemon=True, name="ganclip-generator").start()
+    try:
+        while True:
+            try:
+                item, value, exc = results.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if isinstance(exc, StopIteration):
+                return
+            if exc is not None:
+                raise exc
+            yield item, value
+    finally:
+        stop.set()
+
+
+def _join(job: RenderJob, work: WorkFolder, plan: Plan, info, *,
+          size: tuple[int, int]) -> Path:
     """The segments joined without re-encoding, with the song's audio muxed once."""
     from ganclip.video import VideoWriter
 
@@ -357,29 +442,6 @@ def _join(job: RenderJob, work: WorkFolder, plan: Plan, info, *, size: int) -> P
             raise EncodingError(f"the segments in {work.folder} hold {writer.count} frames, "
                                 f"not {len(plan)}; rerun with --restart")
         return writer.close()
-
-
-def _interruptible(fn, *args):
-    """``fn(*args)`` in a worker thread, so Ctrl-C stops the render at once instead of after
-    the generator's batch (seconds to minutes for BigGAN on a CPU)."""
-    result, done = {}, threading.Event()
-
-    def work():
-        try:
-            result["value"] = fn(*args)
-        except BaseException as exc:  # handed to the waiting thread
-            result["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=work, daemon=True, name="ganclip-generator").start()
-    while not done.wait(0.1):
-        pass
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
 
 
 def analysis_figure(audio, *, output="analysis.png", quiet: bool = True,

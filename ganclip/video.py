@@ -92,7 +92,7 @@ class VideoWriter:
     ----------
     path : output file (.mp4 or .mkv)
     fps : float, frames per second
-    size : int, output side in pixels (even; H.264 4:2:0 needs it)
+    size : (width, height) or one side of a square, in pixels (even; H.264 4:2:0 needs it)
     audio : AudioInfo or None, the song to mux, cut to ``[audio_start, audio_start + audio_duration)``
     frames_dir : folder to also write every frame as PNG, or None
     first_frame : int, number of the first frame in the PNG names (a segment of a longer video)
@@ -108,12 +108,15 @@ class VideoWriter:
         import av
 
         self.path = check_output(path)
-        if not (isinstance(size, numbers.Integral) and size > 0 and size % 2 == 0):
-            raise BadInputError(f"video size must be a positive even number of pixels "
+        shape = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
+        if not (len(shape) == 2 and all(isinstance(v, numbers.Integral) and v > 0
+                                        and v % 2 == 0 for v in shape)):
+            raise BadInputError(f"video size must be positive even numbers of pixels "
                                 f"(H.264 4:2:0), not {size!r}")
         if not (np.isfinite(fps) and fps > 0):
             raise BadInputError(f"frames per second must be positive, not {fps!r}")
-        self.size, self.rate = int(size), frame_rate(fps)
+        self.width, self.height = (int(v) for v in shape)
+        self.rate = frame_rate(fps)
         self.frames_dir = Path(frames_dir) if frames_dir else None
         self.count, self.first_frame = 0, first_frame
         self.copying = template is not None
@@ -130,9 +133,10 @@ class VideoWriter:
                         source.streams.video[0])
             else:
                 self.video = self.container.add_stream("libx264", rate=self.rate)
-                self.video.width = self.video.height = size
+                self.video.width, self.video.height = self.width, self.height
                 self.video.pix_fmt = "yuv420p"
                 self.video.options = {"crf": str(crf), "preset": preset}
+                self.video.thread_type = "AUTO"
             self.audio = self.feed = None
             if audio is not None:
                 self._add_audio(audio, audio_start, audio_duration)
@@ -183,7 +187,7 @@ class VideoWriter:
         if self._png is None:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
             self._png = av.CodecContext.create("png", "w")
-            self._png.width = self._png.height = self.size
+            self._png.width, self._png.height = self.width, self.height
             self._png.pix_fmt = "rgb24"
         data = b"".join(bytes(p) for p in self._png.encode(frame))
         (self.frames_dir / f"frame_{index:06d}.png").write_bytes(data)
@@ -193,20 +197,20 @@ class VideoWriter:
 
         Parameters
         ----------
-        frames : np.ndarray [shape=(B, H, W, 3)], uint8 RGB, any square side; resized
-            to the output size with a Lanczos filter in the same pass as the
-            colour conversion.
+        frames : np.ndarray [shape=(B, H, W, 3)], uint8 RGB, of the output's shape or
+            another (resized to it with a Lanczos filter in the same pass as the colour
+            conversion).
         """
         import av
 
+        w, h = self.width, self.height
         try:
             for rgb in frames:
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 if self.frames_dir is not None:
-                    self._write_png(frame if rgb.shape[0] == self.size else frame.reformat(
-                        self.size, self.size, "rgb24", interpolation="LANCZOS"),
-                        self.first_frame + self.count)
-                frame = frame.reformat(self.size, self.size, "yuv420p", interpolation="LANCZOS")
+                    self._write_png(frame if rgb.shape[:2] == (h, w) else frame.reformat(
+                        w, h, "rgb24", interpolation="LANCZOS"), self.first_frame + self.count)
+                frame = frame.reformat(w, h, "yuv420p", interpolation="LANCZOS")
                 # Set the time base too: a frame copies it from its source, which the PNG
                 # encoder may have stamped with its own.
                 frame.pts, frame.time_base = self.count, 1 / self.rate

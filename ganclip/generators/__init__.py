@@ -28,7 +28,7 @@ class Generator(Protocol):
     name: str
     dim_z: int
     n_classes: int
-    size: int  # side in pixels of the frames it draws
+    size: tuple[int, int]  # (width, height) in pixels of the frames it draws
 
     def __call__(self, z: np.ndarray, y: np.ndarray, truncation: np.ndarray) -> np.ndarray:
         """Draw a batch of frames.
@@ -43,7 +43,11 @@ class Generator(Protocol):
 
         Returns
         -------
-        frames : np.ndarray [shape=(B, size, size, 3)], uint8 RGB
+        frames : np.ndarray [shape=(B, height, width, 3)], uint8 RGB
+
+        A generator whose spec has ``camera=True`` also takes ``camera=`` [B, 5] (zoom,
+        angle, shift x, shift y, flash: :meth:`~ganclip.plan.Plan.camera`) and
+        ``palette=`` [B, K, 3] or None, and draws them itself.
         """
 
 
@@ -55,15 +59,21 @@ class GeneratorSpec:
     description: str  # one line for listings
     dim_z: int  # latent width
     n_classes: int  # class-vector width; 0 for an unconditional model
-    native_size: int | None  # side it draws at; None: any size (drawn at --size)
+    native_size: int | None  # side it draws at; None: any size and shape (drawn at --size)
     precisions: tuple[str, ...]  # arithmetic it accepts ("auto" always is)
-    load: Callable[..., Generator]  # load(weights, *, size, seed, device, precision, quiet)
+    # load(weights, *, size=(width, height), seed, device, precision, quiet), and fit= when
+    # ``extends``
+    load: Callable[..., Generator]
     prepare: Callable[..., Path | None] = lambda weights=None, *, download=True, quiet=True: None
     # prepare(weights, download=, quiet=) finds or fetches the weights (cheap when cached):
     # the checkpoint path to hand to load(), None for a model without weights
     status: Callable[[], str] = lambda: "built in"  # for listings: "cached", "not cached, …"
     ready: Callable[..., bool] = lambda weights=None: True  # draws without a download?
     family: str | None = None  # what its weights are called in messages ("BigGAN")
+    camera: bool = False  # draws the plan's camera and palette itself, at exactly --size;
+    # else it draws a still picture that the render warps (ganclip.camera)
+    extends: bool = False  # load() takes fit="extend"|"crop" and draws wide or tall
+    # frames itself when extending
 
     def check_precision(self, precision: str, device: str = "cpu") -> str:
         """``precision`` when this model takes it on ``device``; a one-line error otherwise."""
@@ -193,11 +203,14 @@ class Prepared:
     weights: Path | None  # the checkpoint load() gets; None for a model without weights
     notice: str | None = None  # auto's one line, said once every input has been checked
 
-    def load(self, *, size: int, seed: int = 0, device: str = "cpu", precision: str = "auto",
-             quiet: bool = True) -> Generator:
+    def load(self, *, size, seed: int = 0, device: str = "cpu", precision: str = "auto",
+             quiet: bool = True, fit: str = "extend") -> Generator:
+        """The generator, for frames of ``size`` (width, height; one int is a square)."""
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        extra = {"fit": fit} if self.spec.extends else {}
         return self.spec.load(self.weights, size=size, seed=seed, device=device,
                               precision=self.spec.check_precision(precision, device),
-                              quiet=quiet)
+                              quiet=quiet, **extra)
 
 
 def prepare(name: str = "auto", *, weights=None, quiet: bool = True) -> Prepared:
@@ -207,15 +220,18 @@ def prepare(name: str = "auto", *, weights=None, quiet: bool = True) -> Prepared
     return Prepared(chosen, chosen.prepare(weights, download=True, quiet=quiet), notice)
 
 
-def load_generator(name: str = "auto", *, size: int = 256, seed: int = 0, device: str = "cpu",
-                   weights=None, precision: str = "auto", quiet: bool = True) -> Generator:
+def load_generator(name: str = "auto", *, size=256, seed: int = 0, device: str = "cpu",
+                   weights=None, precision: str = "auto", quiet: bool = True,
+                   fit: str = "extend") -> Generator:
     """Build a generator by name.
 
     Parameters
     ----------
     name : str, a name from :func:`available_models`
-    size : int, the side wanted; resolution-free generators draw at it natively,
-        the others at their own size (the video is resized)
+    size : (width, height) or one side, the frame wanted; resolution-free generators draw
+        at it natively, the others at their own size (the render warps and resizes)
+    fit : "extend" or "crop", how a square-native generator that ``extends`` fills a wide
+        or tall frame
     seed : int, fixes random weights
     device : str, torch device
     weights : path or None, local weights (a folder or a file) for a model that has them
@@ -227,7 +243,7 @@ def load_generator(name: str = "auto", *, size: int = 256, seed: int = 0, device
     if prepared.notice:
         log.info(prepared.notice)
     return prepared.load(size=size, seed=seed, device=check_device(device),
-                         precision=precision, quiet=quiet)
+                         precision=precision, quiet=quiet, fit=fit)
 
 
 def _register_builtins() -> None:

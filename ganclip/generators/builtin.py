@@ -19,7 +19,8 @@ def _load_cppn(weights, *, size: int, seed: int, device: str, precision: str, qu
 
 CPPN_SPEC = GeneratorSpec(
     name="cppn", description="built-in pattern network; no download, draws at any size",
-    dim_z=128, n_classes=1000, native_size=None, precisions=("fp32",), load=_load_cppn)
+    dim_z=128, n_classes=1000, native_size=None, precisions=("fp32",), load=_load_cppn,
+    camera=True)
 
 
 def _biggan(side: int) -> GeneratorSpec:
@@ -33,11 +34,13 @@ def _biggan(side: int) -> GeneratorSpec:
             return None if found is None else weights_io.resolve_weights(name)
         return weights_io.resolve_weights(name, weights, download=download, quiet=quiet)
 
-    def load(checkpoint, *, size: int, seed: int, device: str, precision: str, quiet: bool):
-        from ganclip.generators.biggan import load_biggan
+    def load(checkpoint, *, size, seed: int, device: str, precision: str, quiet: bool,
+             fit: str = "extend"):
+        from ganclip.generators.biggan import load_biggan, grid_for
 
         log.info("%s: loading %s (%s)", name, checkpoint, precision)
-        return load_biggan(checkpoint, device=device, precision=precision)
+        grid = grid_for(size) if fit == "extend" else (4, 4)
+        return load_biggan(checkpoint, device=device, precision=precision, grid=grid)
 
     def status() -> str:
         from ganclip import weights as weights_io
@@ -54,7 +57,7 @@ def _biggan(side: int) -> GeneratorSpec:
         name=name, description=f"BigGAN-deep, {side}x{side}; needs its weights (download or "
         "--weights)", dim_z=128, n_classes=1000, native_size=side,
         precisions=("fp32", "bf16", "fp16"), load=load, prepare=prepare, status=status,
-        ready=ready, family="BigGAN")
+        ready=ready, family="BigGAN", extends=True)
 
 
 SPECS = (CPPN_SPEC, *(_biggan(side) for side in BIGGAN_SIDES))

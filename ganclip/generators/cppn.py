@@ -3,19 +3,31 @@
 A random-weight per-pixel MLP on the pixel's coordinates, conditioned on the
 latent ``z`` and the 1000-way class vector ``y`` the same way BigGAN is, so the
 whole pipeline (image types, transitions, truncation) works without any
-download. It is resolution-free: it draws natively at any size.
+download. It is resolution-free: it draws natively at any size and shape.
 
 How the conditioning maps to the picture:
 
 - ``y`` → a *style* through a fixed seeded projection (each ImageNet class owns
-  a random 64-d style; a mix of classes mixes styles). The style sets the
-  palette, how much each coordinate family (cartesian, radial, angular, fine
-  and coarse Fourier features) feeds the network, and each layer's gains:
-  that is a type's recognisable look.
+  a random 64-d style; a mix of classes mixes styles). The style sets how much
+  each coordinate family (cartesian, radial, angular, coarse, fine and finest
+  Fourier features) feeds the network, each layer's gains, how the field is
+  terraced into bands and how strongly their edges are inked: a type's look.
 - ``z × truncation`` → the layers' biases: phase shifts that make the pattern
   flow. Everything is a smooth function of ``(z, y, truncation)``, so a small
   step in z is a small change in the picture and interpolating class vectors
   morphs one look into another.
+- the **palette** (the image type's colours, mixed as the types are) colours the
+  field: its first channel runs along the palette's dark-to-light ramp.
+- the **camera** (zoom, angle, shift) transforms the coordinates before the
+  network sees them: exact, with no resampling and no edges to fill.
+
+Coordinates are in frame heights (``y`` in [-1, 1], ``x`` in ±width/height), so a
+circle stays round and a wide frame shows more of the scene, not a stretched one.
+
+Speed at any size: the network's output is smooth, so it is computed on a grid of
+at most :data:`FIELD_PIXELS` (the detail it has, not the output's size), scaled up
+bilinearly, and coloured at full size by one lookup in a per-frame table of the
+palette, bands, inking and flash (:meth:`CPPN._colour`).
 """
 
 from __future__ import annotations
@@ -24,37 +36,44 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 STYLE_DIM = 64  # size of a class's style vector
 HIDDEN = 32  # units per hidden layer
 ACTIVATIONS = ("sin", "tanh", "bump", "tanh")  # one per layer: waves, edges, blobs, edges
-FOURIER = 8  # random Fourier frequencies per band (coarse and fine)
+FOURIER = 8  # random Fourier frequencies per band
+FOURIER_SCALES = (1.5, 4.0, 9.0)  # coarse, fine and finest bands: layered detail
 SYMMETRY = (3, 4, 5, 6)  # angular frequencies: k-fold rotational motifs
-FIELD_SCALE = 2  # the network's field is smooth: draw it at 1/2 side, colour at full size
+FIELD_PIXELS = 384 * 216  # most grid points the network is computed on per frame
+FIELD_SCALE = 2  # and at least this factor below the output side
+LEVELS = 1024  # entries of the colour table along the palette ramp
+SHADES = 16  # entries of the colour table along the shading channel
+FLASH_LIFT = 0.6  # a full flash brings colours this much of the way to white
+PIECE = 4096  # pixels the network works on at a time, so its activations stay in cache
+BAND_ROWS = 24  # output rows coloured at a time
+N_GROUPS = 3 + len(FOURIER_SCALES)
 
 
-def _coordinate_groups(size: int, gen: torch.Generator) -> list[torch.Tensor]:
-    """Coordinate features of every pixel, in families a style can weight.
+def _pair(size) -> tuple[int, int]:
+    return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
 
-    Returns
-    -------
-    groups : list of torch.Tensor [shape=(size*size, n_features)], float32
-    """
-    axis = torch.linspace(-1.0, 1.0, size)
-    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
-    x, y = xx.reshape(-1, 1), yy.reshape(-1, 1)
-    r = torch.sqrt(x * x + y * y)
-    theta = torch.atan2(y, x)
-    cartesian = torch.cat([x, y, x * y], 1)
-    radial = torch.cat([r, torch.cos(3.0 * r), torch.sin(5.0 * r)], 1)
-    angular = torch.cat([f(k * theta) * r.clamp(max=1.0) for k in SYMMETRY
-                         for f in (torch.cos, torch.sin)], 1)
-    groups = [cartesian, radial, angular]
-    for scale in (2.0, 7.0):  # coarse and fine random Fourier features
-        freqs = torch.randn(2, FOURIER, generator=gen) * scale
-        proj = torch.cat([x, y], 1) @ freqs
-        groups.append(torch.cat([torch.sin(proj), torch.cos(proj)], 1))
-    return groups
+
+def field_shape(width: int, height: int) -> tuple[int, int]:
+    """The (width, height) of the grid the network is computed on for a frame of that size:
+    :data:`FIELD_SCALE` times smaller, and at most :data:`FIELD_PIXELS` points."""
+    scale = max(FIELD_SCALE, math.sqrt(width * height / FIELD_PIXELS))
+    return max(8, round(width / scale)), max(8, round(height / scale))
+
+
+def _bilinear(n_in: int, n_out: int, device) -> tuple[torch.Tensor, torch.Tensor,
+                                                      torch.Tensor]:
+    """Bilinear scaling from ``n_in`` to ``n_out`` samples with pixel centres aligned
+    (``align_corners=False``): each output's two inputs and the second one's weight."""
+    where = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * n_in / n_out - 0.5).clamp(
+        0, n_in - 1)
+    lo = where.floor().long()
+    hi = (lo + 1).clamp(max=n_in - 1)
+    return lo.to(device), hi.to(device), (where - lo).to(device)
 
 
 def _activate(a: torch.Tensor, kind: str) -> torch.Tensor:
@@ -68,11 +87,11 @@ def _activate(a: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 class CPPN:
-    """Random-weight CPPN generator with BigGAN's interface.
+    """Random-weight CPPN generator with BigGAN's interface, plus camera and palette.
 
     Parameters
     ----------
-    size : int, side in pixels of the square frames it draws
+    size : int or (width, height), pixels of the frames it draws
     seed : int, fixes all weights (the same seed always draws the same pictures)
     device : str or torch.device
     """
@@ -81,9 +100,9 @@ class CPPN:
     dim_z = 128
     n_classes = 1000
 
-    def __init__(self, *, size: int = 256, seed: int = 0, device="cpu"):
-        self.size = size
-        self.field = max(8, -(-size // FIELD_SCALE))  # side of the network's field
+    def __init__(self, *, size=256, seed: int = 0, device="cpu"):
+        self.size = _pair(size)
+        self.field = field_shape(*self.size)
         self.device = torch.device(device)
         gen = torch.Generator().manual_seed(seed)
 
@@ -91,20 +110,31 @@ class CPPN:
             return (torch.randn(*shape, generator=gen) * std).to(self.device)
 
         layers = len(ACTIVATIONS)
-        groups = _coordinate_groups(self.field, gen)
-        # The coordinate layer is fixed per size: precompute each family's
-        # contribution once; a frame only reweights and activates them.
-        self.coords = torch.stack([g.to(self.device) @ randn(g.shape[1], HIDDEN,
-                                                              std=1.5 / math.sqrt(g.shape[1]))
-                                   for g in groups])  # [G, P, H]
+        # the feature columns of _features, by family: cartesian, radial, angular, and
+        # each Fourier band (its sines, then all cosines)
+        self.fourier = torch.cat([randn(2, FOURIER, std=s) for s in FOURIER_SCALES], 1)
+        n_fourier = FOURIER * len(FOURIER_SCALES)
+        family = [0] * 3 + [1] * 3 + [2] * 2 * len(SYMMETRY) + [
+            3 + j // FOURIER for j in range(n_fourier)] * 2
+        self.family = torch.tensor(family, device=self.device)
+        sizes = torch.bincount(self.family).float()
+        self.first = randn(len(family), HIDDEN) * (1.5 / sizes.sqrt())[self.family, None]
         self.class_style = randn(self.n_classes, STYLE_DIM)  # each class's own style
-        self.group_gain = randn(STYLE_DIM, len(groups), std=1.5 / math.sqrt(STYLE_DIM))
+        self.group_gain = randn(STYLE_DIM, N_GROUPS, std=1.5 / math.sqrt(STYLE_DIM))
         self.layer_gain = randn(layers, STYLE_DIM, HIDDEN, std=0.6 / math.sqrt(STYLE_DIM))
         self.z_bias = randn(layers, self.dim_z, HIDDEN, std=1.0 / math.sqrt(self.dim_z))
         self.style_bias = randn(layers, STYLE_DIM, HIDDEN, std=1.0 / math.sqrt(STYLE_DIM))
         self.weights = randn(layers - 1, HIDDEN, HIDDEN, std=1.3 / math.sqrt(HIDDEN))
-        self.out = randn(HIDDEN, 3, std=1.2 / math.sqrt(HIDDEN))
-        self.palette = randn(STYLE_DIM, 12, std=1.0 / math.sqrt(STYLE_DIM))
+        self.out = randn(HIDDEN, 2, std=1.2 / math.sqrt(HIDDEN))
+        self.look = randn(STYLE_DIM, 4, std=1.0 / math.sqrt(STYLE_DIM))  # bands, ink, …
+        self.spare_palette = randn(STYLE_DIM, 4 * 3, std=1.0 / math.sqrt(STYLE_DIM))
+        w, h = self.field
+        aspect = self.size[0] / self.size[1]
+        # pixel centres of the field in frame heights, y up
+        xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w * 2 - 1
+        ys = 1 - (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2
+        yy, xx = torch.meshgrid(ys, xs * aspect, indexing="ij")
+        self.grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(self.device)  # [P, 2]
 
     def styles(self, y: torch.Tensor) -> torch.Tensor:
         """Style of each class vector: the class styles mixed by ``y``, kept at unit scale.
@@ -114,21 +144,120 @@ class CPPN:
         norm = y.norm(dim=1, keepdim=True).clamp(min=1e-6)
         return (y @ self.class_style) / norm
 
-    def _colour(self, t: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """Inigo Quilez's cosine palette ``a + b cos(2π(c t + d))``, its terms set by the style.
+    def _coordinates(self, camera: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Each frame's pixel coordinates after its camera: [B, P, 2].
 
-        ``t`` is [B, 3, size, size]: channel 0 indexes the palette, 1 shades, 2 tints.
-        """
-        p = (style @ self.palette).view(-1, 4, 3, 1, 1)  # [B, term, rgb, 1, 1]
-        a = 0.5 + 0.15 * torch.tanh(p[:, 0])
-        b = 0.4 + 0.15 * torch.tanh(p[:, 1])
-        c = 0.5 + 0.5 * torch.sigmoid(p[:, 2])
-        d = p[:, 3]
-        rgb = a + b * torch.cos(2 * math.pi * (c * t[:, :1] + d))
-        return rgb * (0.8 + 0.2 * torch.tanh(t[:, 1:2])) + 0.06 * torch.tanh(t[:, 2:3])
+        The camera looks at ``shift``, turned by ``angle`` and magnified by ``zoom``: a
+        frame pixel at ``p`` shows the scene at ``R(angle) p / zoom + shift``."""
+        if camera is None:
+            return self.grid.expand(batch, -1, -1)
+        zoom, angle, shift = camera[:, 0], camera[:, 1], camera[:, 2:4]
+        c, s = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        turn = torch.stack([torch.stack([c, s], 1), torch.stack([-s, c], 1)], 1)  # [B, 2, 2]
+        return torch.baddbmm(shift.unsqueeze(1), self.grid.expand(batch, -1, -1), turn)
+
+    def _features(self, xy: torch.Tensor) -> torch.Tensor:
+        """Every coordinate feature of every pixel, family after family: [B, P, n_features]."""
+        x, y = xy[..., :1], xy[..., 1:]
+        r = torch.sqrt(x * x + y * y)
+        theta = torch.atan2(y, x)
+        k = torch.tensor(SYMMETRY, dtype=xy.dtype, device=xy.device)
+        fourier = xy @ self.fourier  # [B, P, bands * FOURIER]
+        return torch.cat([x, y, x * y, r, torch.cos(3.0 * r), torch.sin(5.0 * r),
+                          torch.cos(theta * k) * r.clamp(max=1.0),
+                          torch.sin(theta * k) * r.clamp(max=1.0),
+                          torch.sin(fourier), torch.cos(fourier)], -1)
+
+    def _network(self, z, y, trunc, camera) -> tuple[torch.Tensor, torch.Tensor]:
+        """The smooth field [B, 2, h, w] (palette position, shade) and the styles."""
+        style = self.styles(y)
+        zt = z * trunc
+        gains = 1.0 + 0.5 * torch.tanh(torch.einsum("bs,lsh->lbh", style, self.layer_gain))
+        biases = (torch.einsum("bz,lzh->lbh", zt, self.z_bias)
+                  + torch.einsum("bs,lsh->lbh", style, self.style_bias))
+        # truncation also sets how busy the pattern is: calm frames zoom out
+        mixing = F.softplus(style @ self.group_gain) * (0.5 + 0.5 * trunc)  # [B, G]
+        # each family's weights scaled by the frame's mix and first gain: one matmul
+        first = self.first[None] * mixing[:, self.family, None] * gains[0].unsqueeze(1)
+        # (h @ W) * gain as one matmul, the gain folded into W
+        hidden = self.weights[None] * gains[1:].transpose(0, 1).unsqueeze(2)  # [B, L-1, H, H]
+        xy = self._coordinates(camera, len(z))
+        out = torch.empty(len(z), xy.shape[1], 2, device=self.device)
+        for b in range(len(z)):  # pixels in cache-sized pieces: the work is memory-bound
+            for a in range(0, xy.shape[1], PIECE):
+                h = _activate(torch.addmm(biases[0, b], self._features(xy[b, a:a + PIECE]),
+                                          first[b]), ACTIVATIONS[0])
+                for layer, kind in enumerate(ACTIVATIONS[1:], start=1):
+                    h = _activate(torch.addmm(biases[layer, b], h, hidden[b, layer - 1]), kind)
+                torch.mm(h, self.out, out=out[b, a:a + PIECE])
+        fw, fh = self.field
+        return out.transpose(1, 2).reshape(-1, 2, fh, fw), style
+
+    def _palette(self, style: torch.Tensor, palette: torch.Tensor | None) -> torch.Tensor:
+        """The frames' palettes [B, K, 3]; without one, a dark-to-light ramp from the style."""
+        if palette is not None:
+            return palette
+        p = torch.sigmoid(1.5 * (style @ self.spare_palette)).view(-1, 4, 3)
+        ramp = torch.linspace(0.15, 1.0, 4, device=p.device).view(1, 4, 1)
+        return p * ramp
+
+    def _tables(self, style, palette, flash) -> torch.Tensor:
+        """Each frame's colour table [B, SHADES, LEVELS, 3] uint8: the palette ramp cut into
+        soft-edged bands with inked edges, shaded, lifted by the flash."""
+        look = style @ self.look  # [B, 4]
+        bands = 3.0 + 4.0 * torch.sigmoid(look[:, :1])  # bands along the ramp
+        ink = 0.55 * torch.sigmoid(2 * look[:, 1:2])  # how dark a band's edge is
+        sharp = 0.12 + 0.2 * torch.sigmoid(look[:, 2:3])  # width of a band's soft edge
+        u = torch.linspace(0, 1, LEVELS, device=style.device).unsqueeze(0)  # [1, L]
+        tb = u * bands
+        frac = tb - torch.floor(tb)
+        step = torch.clamp((frac - 0.5) / sharp + 0.5, 0, 1)  # terraces with soft risers
+        position = ((torch.floor(tb) + step * step * (3 - 2 * step)) / bands).clamp(0, 1)
+        edge = torch.exp(-((frac - 0.5) / (0.6 * sharp)) ** 2)  # a dark line on each riser
+        k = palette.shape[1]
+        where = position * (k - 1)
+        lo = where.floor().long().clamp(max=k - 1)
+        hi = (lo + 1).clamp(max=k - 1)
+        a = (where - lo).unsqueeze(-1)
+        take = lambda idx: torch.gather(palette, 1, idx.unsqueeze(-1).expand(-1, -1, 3))  # noqa: E731
+        rgb = take(lo) * (1 - a) + take(hi) * a  # [B, L, 3]
+        rgb = rgb * (1 - ink * edge).unsqueeze(-1)
+        shade = torch.linspace(0.72, 1.08, SHADES, device=style.device).view(1, SHADES, 1, 1)
+        rgb = rgb.unsqueeze(1) * shade  # [B, S, L, 3]
+        lift = (FLASH_LIFT * flash).view(-1, 1, 1, 1)
+        rgb = rgb + (1 - rgb).clamp(min=0) * lift
+        return rgb.clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8)
+
+    def _colour(self, field: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+        """Full-size frames [B, H, W, 3] uint8 from the field, by table lookup.
+
+        The field is scaled up bilinearly (pixel centres aligned, as ``F.interpolate``
+        does) a band of :data:`BAND_ROWS` output rows at a time, so every full-size
+        intermediate stays in cache."""
+        w, h = self.size
+        fw, fh = self.field
+        # the field's channels as table coordinates, at the field's size
+        coords = torch.sigmoid(field)
+        coords[:, 0].mul_(LEVELS - 1)
+        coords[:, 1].mul_(SHADES - 1)
+        r0, r1, rw = _bilinear(fh, h, self.device)
+        c0, c1, cw = _bilinear(fw, w, self.device)
+        out = torch.empty(len(field), h, w, 3, dtype=torch.uint8, device=self.device)
+        flat = tables.view(len(field), SHADES * LEVELS, 3)
+        for b in range(len(field)):
+            for a in range(0, h, BAND_ROWS):
+                rows = slice(a, a + BAND_ROWS)
+                low = torch.lerp(coords[b][:, r0[rows]], coords[b][:, r1[rows]],
+                                 rw[rows, None])  # [2, band, fw]
+                full = torch.lerp(low[..., c0], low[..., c1], cw)  # [2, band, w]
+                index = full[1].round_().mul_(LEVELS).add_(full[0]).add_(0.5).long()
+                out[b, rows] = flat[b][index]
+        return out
 
     @torch.inference_mode()
-    def __call__(self, z: np.ndarray, y: np.ndarray, truncation: np.ndarray) -> np.ndarray:
+    def __call__(self, z: np.ndarray, y: np.ndarray, truncation: np.ndarray, *,
+                 camera: np.ndarray | None = None,
+                 palette: np.ndarray | None = None) -> np.ndarray:
         """Draw a batch of frames.
 
         Parameters
@@ -136,36 +265,21 @@ class CPPN:
         z : np.ndarray [shape=(B, 128)], latent, roughly in [-2, 2]
         y : np.ndarray [shape=(B, 1000)], class vectors (non-negative weights)
         truncation : np.ndarray [shape=(B,)], in (0, 1]; lower is calmer
+        camera : np.ndarray [shape=(B, 5)] or None: zoom, angle (radians), shift x, shift y
+            (frame heights), flash (0..1); see :meth:`~ganclip.plan.Plan.camera`
+        palette : np.ndarray [shape=(B, K, 3)] or None, RGB 0..1 from dark to light; None
+            takes one from the class style
 
         Returns
         -------
-        frames : np.ndarray [shape=(B, size, size, 3)], uint8 RGB
+        frames : np.ndarray [shape=(B, height, width, 3)], uint8 RGB
         """
-        z = torch.as_tensor(np.asarray(z, np.float32), device=self.device)
-        y = torch.as_tensor(np.asarray(y, np.float32), device=self.device)
-        trunc = torch.as_tensor(np.asarray(truncation, np.float32),
-                                device=self.device).view(-1, 1)
-        style = self.styles(y)
-        zt = z * trunc
-        gains = 1.0 + 0.5 * torch.tanh(torch.einsum("bs,lsh->lbh", style, self.layer_gain))
-        biases = (torch.einsum("bz,lzh->lbh", zt, self.z_bias)
-                  + torch.einsum("bs,lsh->lbh", style, self.style_bias)).unsqueeze(2)
-
-        # Truncation also sets how busy the pattern is: calm frames zoom out.
-        mixing = torch.nn.functional.softplus(style @ self.group_gain) * (0.5 + 0.5 * trunc)
-        mixing = (mixing.unsqueeze(2) * gains[0].unsqueeze(1)).unsqueeze(2)  # [B, G, 1, H]
-        # Σ_g mixing[g] · coords[g], FiLM gain folded in; in place, faster than einsum here
-        h = biases[0].expand(len(z), self.coords.shape[1], HIDDEN).clone()
-        for g, coords in enumerate(self.coords):
-            h.addcmul_(coords, mixing[:, g])
-        h = _activate(h, ACTIVATIONS[0])
-        for layer, kind in enumerate(ACTIVATIONS[1:], start=1):
-            # (h @ W) * gain + bias as one batched matmul, the gain folded into W
-            w = self.weights[layer - 1] * gains[layer].unsqueeze(1)  # [B, H, H]
-            h = _activate(torch.baddbmm(biases[layer], h, w), kind)
-        field = (h @ self.out).transpose(1, 2).reshape(-1, 3, self.field, self.field)
-        if self.field != self.size:
-            field = torch.nn.functional.interpolate(field, size=(self.size, self.size),
-                                                    mode="bilinear", align_corners=False)
-        rgb = self._colour(field, style).clamp_(0.0, 1.0).mul_(255.0).add_(0.5)
-        return rgb.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        as_tensor = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=self.device)  # noqa: E731
+        z, y = as_tensor(z), as_tensor(y)
+        trunc = as_tensor(truncation).view(-1, 1)
+        cam = None if camera is None else as_tensor(camera)
+        field, style = self._network(z, y, trunc, cam)
+        flash = torch.zeros(len(z), device=self.device) if cam is None else cam[:, 4]
+        tables = self._tables(style, self._palette(style, None if palette is None
+                                                   else as_tensor(palette)), flash)
+        return self._colour(field, tables).cpu().numpy()

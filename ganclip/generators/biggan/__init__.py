@@ -37,9 +37,9 @@ from ganclip.generators.biggan.config import (BIGGAN_DEEP_128, BIGGAN_DEEP_256, 
 from ganclip.generators.biggan.fast import DTYPES, FastBigGAN, keep_freed_memory
 from ganclip.generators.biggan.load import (MIN_PSNR_DB, BigGANGenerator, build_biggan,
                                             load_biggan, precision_psnr, psnr, to_uint8)
-from ganclip.generators.biggan.model import (BatchNorm, BigGAN, ConditionalBatchNorm,
+from ganclip.generators.biggan.model import (BASE_GRID, BatchNorm, BigGAN, ConditionalBatchNorm,
                                              GenBlock, SelfAttention, SNConv2d, SNLinear,
-                                             truncation_weights)
+                                             extend_grid, grid_for, truncation_weights)
 from ganclip.generators.biggan.randomweights import random_inputs, random_state_dict
 
 # private names kept importable from the package: the checks BigGANGenerator runs, and the
@@ -47,7 +47,7 @@ from ganclip.generators.biggan.randomweights import random_inputs, random_state_
 from ganclip.generators.biggan.load import _check_device, _check_precision  # noqa: F401
 from ganclip.generators.biggan.ops import _affine_relu, _packed_ops  # noqa: F401
 
-__all__ = ["BIGGAN_DEEP_128", "BIGGAN_DEEP_256", "BIGGAN_DEEP_512", "CONFIGS", "DTYPES",
+__all__ = ["BASE_GRID", "extend_grid", "grid_for", "BIGGAN_DEEP_128", "BIGGAN_DEEP_256", "BIGGAN_DEEP_512", "CONFIGS", "DTYPES",
            "MIN_PSNR_DB", "BatchNorm", "BigGAN", "BigGANConfig", "BigGANGenerator",
            "ConditionalBatchNorm", "FastBigGAN", "GenBlock", "SNConv2d", "SNLinear",
            "SelfAttention", "build_biggan", "keep_freed_memory", "load_biggan", "precision_psnr",

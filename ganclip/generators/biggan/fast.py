@@ -24,8 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganclip.generators.biggan.model import (BigGAN, GenBlock, SelfAttention, SNConv2d,
-                                             _stats_at, truncation_weights)
+from ganclip.generators.biggan.model import (BASE_GRID, BigGAN, GenBlock, SelfAttention,
+                                             SNConv2d, _stats_at, extend_grid,
+                                             truncation_weights)
 from ganclip.generators.biggan.ops import (FOLD_RATIO, _affine_relu, _Conv, _tap_sums, _to_rgb,
                                            _upsample_conv_kernel, _upsampled_residual,
                                            packs_weights)
@@ -76,10 +77,13 @@ class FastBigGAN:
     model : BigGAN, with its weights (any device; it is read, not kept)
     device : str or torch.device, where to run
     dtype : torch.dtype, of the image path's weights and activations
+    grid : (rows, columns) of the first feature map; (4, 4) as trained, more for a wider or
+        taller picture (:func:`~ganclip.generators.biggan.model.extend_grid`)
     """
 
-    def __init__(self, model: BigGAN, *, device="cpu", dtype=torch.float32):
-        self.config = model.config
+    def __init__(self, model: BigGAN, *, device="cpu", dtype=torch.float32,
+                 grid: tuple[int, int] = (BASE_GRID, BASE_GRID)):
+        self.config, self.grid = model.config, tuple(grid)
         self.device, self.dtype = torch.device(device), dtype
         with torch.no_grad():
             self._take_conditioning(model)
@@ -290,6 +294,8 @@ class FastBigGAN:
         gains, shifts = self._norm_affines(cond, picks)  # the last ones for the final norm
         x = F.linear(cond, *self.gen_z).to(self.dtype)
         x = x.reshape(len(x), 4, 4, -1).permute(0, 3, 1, 2)  # TF order: already channels-last
+        if self.grid != (BASE_GRID, BASE_GRID):
+            x = extend_grid(x, self.grid).contiguous(memory_format=torch.channels_last)
         return x, gains, shifts
 
     def _tail(self, x, first: int, gains, shifts) -> torch.Tensor:

@@ -15,7 +15,7 @@ from ganclip.errors import BadInputError, WeightsError, one_line
 from ganclip.generators import check_device, check_precision
 from ganclip.generators.biggan.config import BigGANConfig
 from ganclip.generators.biggan.fast import DTYPES, FastBigGAN
-from ganclip.generators.biggan.model import BigGAN
+from ganclip.generators.biggan.model import BASE_GRID, BigGAN
 from ganclip.generators.biggan.randomweights import random_inputs, random_state_dict
 from ganclip.weights import CHECKPOINTS, CONFIG
 
@@ -44,17 +44,21 @@ class BigGANGenerator:
     precision : {"auto", "fp32", "bf16", "fp16"}, of the fast path (see :func:`load_biggan`)
     """
 
-    def __init__(self, model: BigGAN, *, device="cpu", precision: str = "fp32"):
+    def __init__(self, model: BigGAN, *, device="cpu", precision: str = "fp32",
+                 grid: tuple[int, int] = (BASE_GRID, BASE_GRID)):
         cfg = model.config
         self.model = model.eval()
         self.config = cfg
         self.name = f"biggan-deep-{cfg.output_dim}"
-        self.dim_z, self.n_classes, self.size = cfg.z_dim, cfg.num_classes, cfg.output_dim
+        self.dim_z, self.n_classes = cfg.z_dim, cfg.num_classes
+        rows, cols = grid
+        self.size = (cfg.output_dim * cols // BASE_GRID, cfg.output_dim * rows // BASE_GRID)
         self.device = _check_device(device)
         if precision == "auto":
             precision = _auto_precision(model, self.device)
         self.precision = _check_precision(precision, self.device)
-        self.fast = FastBigGAN(model, device=self.device, dtype=DTYPES[self.precision])
+        self.fast = FastBigGAN(model, device=self.device, dtype=DTYPES[self.precision],
+                               grid=grid)
 
     def __call__(self, z: np.ndarray, y: np.ndarray, truncation: np.ndarray) -> np.ndarray:
         """Draw a batch of frames.
@@ -71,7 +75,7 @@ class BigGANGenerator:
 
         Returns
         -------
-        frames : np.ndarray [shape=(B, size, size, 3)], uint8 RGB
+        frames : np.ndarray [shape=(B, height, width, 3)], uint8 RGB (``self.size``)
         """
         z, y, t = self._check(z, y, truncation)
         return to_uint8(self.fast(z * t.astype(np.float32)[:, None], y, t))
@@ -203,7 +207,8 @@ def build_biggan(state_dict: dict, config: BigGANConfig, *, source: str = "weigh
 
 
 def load_biggan(path, *, device="cpu", precision: str = "auto",
-                config: BigGANConfig | None = None) -> BigGANGenerator:
+                config: BigGANConfig | None = None,
+                grid: tuple[int, int] = (BASE_GRID, BASE_GRID)) -> BigGANGenerator:
     """Load published BigGAN-deep weights as a ganclip generator.
 
     Parameters
@@ -216,6 +221,8 @@ def load_biggan(path, *, device="cpu", precision: str = "auto",
         and fp16 on CUDA when it draws within :data:`MIN_PSNR_DB` of fp32 on a probe batch
         (see :func:`_auto_precision`). "fp16" on a CPU is refused.
     config : BigGANConfig or None, instead of ``config.json``
+    grid : (rows, columns) of the first feature map: (4, 4) as trained, more to paint a
+        wide or tall frame (:func:`~ganclip.generators.biggan.model.grid_for`)
 
     Returns
     -------
@@ -238,7 +245,7 @@ def load_biggan(path, *, device="cpu", precision: str = "auto",
             raise WeightsError(f"{weights}: no {CONFIG} beside it (expected {config_path})")
         config = BigGANConfig.from_json(config_path)
     model = build_biggan(_read_state_dict(weights), config, source=str(weights))
-    return BigGANGenerator(model, device=device, precision=precision)
+    return BigGANGenerator(model, device=device, precision=precision, grid=grid)
 
 
 # ---------------------------------------------------------------------------------------------

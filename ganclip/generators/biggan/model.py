@@ -11,6 +11,38 @@ from torch import nn
 from ganclip.generators.biggan.config import BigGANConfig
 
 
+BASE_GRID = 4  # the first feature map's side, as trained
+MAX_GRID_ASPECT = 4  # the widest first map an extended grid gets; wider frames crop
+
+
+def grid_for(size) -> tuple[int, int]:
+    """The first feature map's (rows, columns) that paints a frame of ``size`` (width,
+    height): 4 on the short side, the aspect's share on the long one (4×7 for 16:9, 7×4
+    for 9:16), at most :data:`MAX_GRID_ASPECT` times 4."""
+    w, h = size
+    long = min(round(BASE_GRID * max(w, h) / min(w, h)), BASE_GRID * MAX_GRID_ASPECT)
+    return (BASE_GRID, long) if w >= h else (long, BASE_GRID)
+
+
+def _mirrored(n: int, base: int = BASE_GRID) -> torch.Tensor:
+    """Indices that extend ``base`` positions to ``n``, the trained ones in the middle and
+    the rest mirrored outward (0 1 2 3 → 2 1 0 1 2 3 2 1 …), so every seam continues."""
+    offset = (n - base) // 2
+    period = 2 * (base - 1)
+    k = (torch.arange(n) - offset) % period
+    return torch.where(k < base, k, period - k)
+
+
+def extend_grid(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """The first feature map ``x`` [B, C, 4, 4] widened (or made taller) to ``grid`` by
+    mirroring it outward: the network then paints a wider scene itself, as audio-reactive
+    StyleGAN tools do by widening the network's input."""
+    rows, cols = grid
+    if (rows, cols) == tuple(x.shape[2:]):
+        return x
+    return x[:, :, _mirrored(rows)][:, :, :, _mirrored(cols)]
+
+
 class SNLinear(nn.Module):
     """A linear layer whose weight is ``weight_orig / σ``, σ from stored ``weight_u``, ``_v``."""
 
@@ -193,10 +225,10 @@ class Generator(nn.Module):
         # The published conv_to_rgb has channel_width outputs; only the first 3 are used.
         self.conv_to_rgb = SNConv2d(ch, ch, kernel=3)
 
-    def forward(self, cond, picks):
+    def forward(self, cond, picks, grid=(BASE_GRID, BASE_GRID)):
         # gen_z's outputs are in TensorFlow's [4, 4, C] order
         x = self.gen_z(cond).reshape(-1, 4, 4, 16 * self.config.channel_width)
-        x = x.permute(0, 3, 1, 2).contiguous()
+        x = extend_grid(x.permute(0, 3, 1, 2), grid).contiguous()
         for layer in self.layers:
             x = layer(x, cond, picks) if isinstance(layer, GenBlock) else layer(x)
         x = self.conv_to_rgb(F.relu(self.bn(x, picks)))
@@ -212,8 +244,10 @@ class BigGAN(nn.Module):
         self.embeddings = nn.Linear(config.num_classes, config.z_dim, bias=False)
         self.generator = Generator(config)
 
-    def forward(self, noise, class_vector, truncation):
-        """Images from noise, class vectors and truncations, as the reference computes them.
+    def forward(self, noise, class_vector, truncation, grid=(BASE_GRID, BASE_GRID)):
+        """Images from noise, class vectors and truncations, as the reference computes them
+        (on the trained 4×4 grid; another ``grid`` (rows, columns) paints a wider or taller
+        picture, :func:`extend_grid`).
 
         Parameters
         ----------
@@ -223,12 +257,13 @@ class BigGAN(nn.Module):
 
         Returns
         -------
-        images : torch.Tensor [shape=(B, 3, output_dim, output_dim)], in [-1, 1]
+        images : torch.Tensor [shape=(B, 3, output_dim·rows/4, output_dim·columns/4)],
+            in [-1, 1]
         """
         t = np.broadcast_to(np.asarray(truncation, np.float64), (len(noise),))
         picks = truncation_weights(t, self.config.n_stats)
         cond = torch.cat([noise, self.embeddings(class_vector)], dim=1)
-        return self.generator(cond, picks)
+        return self.generator(cond, picks, grid)
 
     def batch_norms(self) -> list[ConditionalBatchNorm]:
         """The conditional batch norms, in the order a forward pass uses them."""
