@@ -4,8 +4,9 @@
 
 Synthesises tracks whose truth is known (drums at 70-170 BPM, some swung; a sudden tempo change,
 a section boundary;
-an A-B-A-B song with timbrally different sections; a silent gap), renders each with the
-built-in ``cppn`` generator in each mode, decodes the MP4 with PyAV and scores it:
+an A-B-A-B song with timbrally different sections; a silent gap; and music with no beat at all:
+calls gliding over a drone, rubato chords), renders each with the built-in ``cppn`` generator
+in each mode, decodes the MP4 with PyAV and scores it:
 
 - **beat F1**: peaks of the frame-to-frame image change (mean |Δpixel|; a peak is a local
   maximum 30 % of the way from the median change to its 99th percentile, at least
@@ -18,6 +19,14 @@ built-in ``cppn`` generator in each mode, decodes the MP4 with PyAV and scores i
 - **gap**: mean image change per frame inside the silent gap, over that at the beat peaks
   (flicker; 0 is a still picture);
 - **drift**: video length minus audio length, in frames, from the decoded streams.
+
+and, in a second table, the tracks without a beat against their true event times (a call's or
+a chord's start):
+
+- **event F1**: the same change peaks against the events, mir_eval's onset F-measure (±100 ms);
+- **far**: change peaks farther than 0.25 s from every event (jolts where nothing happens,
+  such as a beat the music does not have);
+- **beats**: beats in the render's plan (none, when the analysis hears no steady beat).
 
 Needs ``mir_eval`` (in the dev extra).
 """
@@ -36,7 +45,10 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, for tests.synth
 import ganclip  # noqa: E402
 from ganclip.choreography import Plan  # noqa: E402
-from tests.synth import SR, groove, pad  # noqa: E402
+from tests.synth import SR, chords, groove, pad, swells  # noqa: E402
+
+EVENT_WINDOW = 0.1  # seconds: an event's change peak within this of it is a hit
+FAR = 0.25  # seconds: a change peak farther than this from every event is a stray jolt
 
 
 def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, list, list]]:
@@ -68,6 +80,27 @@ def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, list, list]]:
     return out
 
 
+def irregular(seconds: float, *, shortest: float, longest: float, seed: int) -> np.ndarray:
+    """Times from 0.5 s on, each gap drawn uniformly from ``shortest`` to ``longest`` seconds."""
+    rng, times = np.random.default_rng(seed), [0.5]
+    while times[-1] + longest < seconds - 1.0:
+        times.append(times[-1] + rng.uniform(shortest, longest))
+    return np.array(times)
+
+
+def beatless() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name → (signal, true event times) of music with no beat."""
+    out = {}
+    for seed in (1, 2):
+        calls = irregular(24, shortest=0.8, longest=3.0, seed=seed)
+        out[f"calls {seed}"] = (swells(calls, 24) + pad([110, 165], 24, amp=0.05), calls)
+    rubato = irregular(24, shortest=0.6, longest=2.5, seed=3)
+    out["rubato chords"] = (chords(rubato, 24) + pad([65.4], 24, amp=0.04), rubato)
+    slow = irregular(30, shortest=1.5, longest=4.0, seed=4)
+    out["slow swells"] = (swells(slow, 30, attack=0.15) + pad([55, 82.5], 30, amp=0.08), slow)
+    return out
+
+
 def decode(path: Path):
     """Frames as float32 [T, H, W, 3], and the video and audio durations in seconds."""
     import av
@@ -80,15 +113,37 @@ def decode(path: Path):
     return frames.astype(np.float32), video_s, audio_s
 
 
-def score(path: Path, plan: Plan, beats, bounds, letters, *, gap=None) -> dict:
-    import mir_eval
+def change_peaks(frames: np.ndarray, *, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image change into each frame (mean |Δpixel|), and its peaks (frame indices into
+    ``change``): local maxima 30 % of the way from its median to its 99th percentile, at
+    least 100 ms from a larger one."""
     from scipy.signal import find_peaks
 
-    frames, video_s, audio_s = decode(path)
     change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # into frame i + 1
     floor, top = np.median(change), np.percentile(change, 99)
     peaks, _ = find_peaks(change, height=floor + 0.3 * (top - floor),
-                          distance=max(1, round(0.1 * plan.fps)))
+                          distance=max(1, round(0.1 * fps)))
+    return change, peaks
+
+
+def score_events(path: Path, plan: Plan, events) -> dict:
+    """Event F1 (±:data:`EVENT_WINDOW`) and change peaks farther than :data:`FAR` from every
+    event, of a render of a track without a beat."""
+    import mir_eval
+
+    frames, _, _ = decode(path)
+    _, peaks = change_peaks(frames, fps=plan.fps)
+    peak_times = (peaks + 1) / plan.fps
+    f1 = mir_eval.onset.f_measure(np.asarray(events), peak_times, window=EVENT_WINDOW)[0]
+    far = np.abs(peak_times[:, None] - np.asarray(events)[None, :]).min(axis=1) > FAR
+    return dict(f1=f1, peaks=len(peaks), far=int(far.sum()), beats=len(plan.beats))
+
+
+def score(path: Path, plan: Plan, beats, bounds, letters, *, gap=None) -> dict:
+    import mir_eval
+
+    frames, video_s, audio_s = decode(path)
+    change, peaks = change_peaks(frames, fps=plan.fps)
     peak_times = (peaks + 1) / plan.fps
     f1 = mir_eval.beat.f_measure(np.asarray(beats), peak_times, f_measure_threshold=0.07)
     beat = float(np.median(np.diff(beats)))
@@ -141,6 +196,22 @@ def main():
                   f"{r['hit']:>10} {r['stray']:5d} {r['repeats']:>7} {r['gap']:>6} "
                   f"{r['drift']:5d}{'' if r['frames_ok'] else ' (frame count off!)'}  "
                   f"[{time.perf_counter() - began:.0f} s]", flush=True)
+    print(f"\nno beat: change peaks against the true events (±{EVENT_WINDOW * 1000:.0f} ms), "
+          f"far = peaks > {FAR} s from every event\n")
+    print(f"{'track':<16} {'mode':<9} {'event F1':>8} {'peaks':>5} {'events':>6} {'far':>4} "
+          f"{'beats':>5}")
+    for name, (signal, events) in beatless().items():
+        song = folder / f"{name.replace(' ', '_')}.wav"
+        soundfile.write(song, (0.8 * signal / np.abs(signal).max()).astype(np.float32), SR)
+        for mode in args.modes:
+            video, plan_path = song.with_suffix(f".{mode}.mp4"), song.with_suffix(f".{mode}.npz")
+            began = time.perf_counter()
+            ganclip.render(song, output=video, size=args.size, fps=args.fps, mode=mode,
+                           model="cppn", plan_out=plan_path, quiet=True)
+            r = score_events(video, Plan.load(plan_path), events)
+            print(f"{name:<16} {mode:<9} {r['f1']:8.3f} {r['peaks']:5d} {len(events):6d} "
+                  f"{r['far']:4d} {r['beats']:5d}  [{time.perf_counter() - began:.0f} s]",
+                  flush=True)
 
 
 if __name__ == "__main__":

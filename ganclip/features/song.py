@@ -238,9 +238,10 @@ def _events(mel: np.ndarray, *, sr: int, hop: int) -> np.ndarray:
     is one, not only a hit. The flux compares each band with the loudest of the
     :data:`EVENT_BANDS` around it in the row before (SuperFlux, Böck & Widmer 2013): a
     pitch that glides or wavers moves into a neighbouring band, which is no new sound (the
-    plain flux found a second event on every rising call). Computed :data:`CHUNK_ROWS` rows at a time, each with the few
-    rows before it that its first rows' flux reads (as in :func:`_hpss`). A peak counts when it stands :data:`EVENT_DELTA` of the song's
-    largest flux above the flux around it and :data:`EVENT_GAP` after the last one.
+    plain flux found a second event on every rising call). Computed :data:`CHUNK_ROWS` rows
+    at a time, each with the few rows before it that its first rows' flux reads (as in
+    :func:`_hpss`). A peak counts when it stands :data:`EVENT_DELTA` of the song's largest
+    flux above the flux around it and :data:`EVENT_GAP` after the last one.
 
     Returns
     -------
