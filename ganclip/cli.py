@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from ganclip.errors import BadInputError, GanclipError, one_line
-from ganclip.options import AnalysisOptions, GeneratorOptions, fields_of, flag
+from ganclip.options import SIZE_PRESETS, AnalysisOptions, GeneratorOptions, fields_of, flag
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif",
                   ".aiff", ".wma", ".mp4", ".mkv", ".webm", ".mov"}
@@ -219,13 +219,39 @@ def _interactive() -> list[str]:
             raise ValueError(f"no such file '{answer}'")
         return answer
 
-    def number(kind, lo, hi):
+    def number(kind, lo, hi, example):
+        what = "a whole number" if kind is int else "a number"
+
         def parse(answer):
-            value = kind(answer)
-            if not lo <= value <= hi:
-                raise ValueError(f"must be between {lo} and {hi}")
+            try:
+                value = kind(answer)
+            except ValueError:  # Python's own wording is not for a person
+                value = None
+            if value is None or not lo <= value <= hi:
+                raise ValueError(f"{what} from {lo:g} to {hi:g}, e.g. {example}")
             return value
         return parse
+
+    def shape(answer):
+        from ganclip.options import parse_size
+
+        try:
+            w, h = parse_size(answer)
+        except GanclipError:
+            raise ValueError("WxH like 1920x1080, one side like 512, or a preset name: "
+                             + ", ".join(SIZE_PRESETS)) from None
+        return f"{w}x{h}"
+
+    def camera(answer):
+        parts = [p.strip() for p in answer.split(",")]
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            values = []
+        if len(values) not in (1, 4) or not all(0 <= v <= 10 for v in values):
+            raise ValueError("one number from 0 (still) to 10 for all four, or four "
+                             "for zoom, rotate, shake, flash, e.g. 1 or 1,0,0.5,1")
+        return values * 4 if len(values) == 1 else values
 
     song = _ask("track (number or path)", str(tracks[0]) if tracks else "", track)
     if not song:
@@ -235,18 +261,23 @@ def _interactive() -> list[str]:
     def field(cls, name):
         return next(f for f in fields_of(cls) if f.name == name)
 
-    def ranged(cls, name, kind):
+    def ranged(cls, name, kind, example):
         meta = field(cls, name).metadata
-        return number(kind, meta["lo"], meta["hi"])
+        return number(kind, meta["lo"], meta["hi"], example)
 
-    fps = _ask("frame rate", field(AnalysisOptions, "fps").default,
-               ranged(AnalysisOptions, "fps", float))
-    types = _ask("number of image types", 6, number(int, 1, len(available_types())))
-    transitions = _ask("transition frames", default_transitions(fps), number(int, 0, 10000))
-    size = _ask("output size in pixels", field(GeneratorOptions, "size").default,
-                ranged(GeneratorOptions, "size", int))
-    return ["render", song, "--fps", f"{fps:g}", "--types", str(types),
-            "--transitions", str(transitions), "--size", str(size)]
+    fps = _ask("frame rate", f"{field(AnalysisOptions, 'fps').default:g}",
+               ranged(AnalysisOptions, "fps", float, 30))
+    types = _ask("number of image types", 6, number(int, 1, len(available_types()), 6))
+    transitions = _ask("transition frames", default_transitions(float(fps)),
+                       number(int, 0, 10000, 10))
+    print(f"  sizes: WxH, one side for a square, or {', '.join(SIZE_PRESETS)}")
+    size = _ask("frame size", "256x256", shape)
+    moves = _ask("camera (zoom, rotate, shake, flash; 0 is still)", "1", camera)
+    moves = moves if isinstance(moves, list) else [1.0] * 4
+    knobs = [a for name, v in zip(("zoom", "rotate", "shake", "flash"), moves)
+             for a in (f"--{name}", f"{v:g}")]
+    return ["render", song, "--fps", f"{float(fps):g}", "--types", str(types),
+            "--transitions", str(transitions), "--size", size, *knobs]
 
 
 class _Stopped(KeyboardInterrupt):

@@ -155,7 +155,9 @@ def _analyze(song: Path, options: AnalysisOptions, *, dim_z: int, n_classes: int
             features, fps=options.fps, n_frames=n_frames, image_types=image_types,
             transitions=options.transitions, settings=options.reactive, seed=options.seed,
             **shape)
-        log.debug(f"analysis: {features.tempo:.1f} BPM, {len(features.beats)} beats, "
+        pulse = f"{features.tempo:.1f} BPM" if features.steady else "no steady beat"
+        log.debug(f"analysis: {pulse} (tempo confidence {features.tempo_confidence:.2f}), "
+                  f"{len(features.beats)} beats, {len(features.events)} events, "
                   f"{len(features.sections)} sections starting at "
                   f"{', '.join(f'{t:.1f}' for t in features.sections[:, 0])} s")
     plan.settings["song"] = str(song)
@@ -348,7 +350,7 @@ def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: l
                 if k != current:
                     if writer is not None:
                         writer.close()
-                        log.debug(f"segment {current + 1}/{len(parts)} done")
+                        _done(current, parts)
                     writer, current = VideoWriter(
                         work.segment(k), fps=plan.fps, size=size, frames_dir=job.frames_dir,
                         first_frame=parts[k][0], crf=gen.quality, preset=gen.preset), k
@@ -359,10 +361,15 @@ def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: l
                     progress(done, len(plan))
             if writer is not None:
                 writer.close()
+                _done(current, parts)
         except BaseException:
             if writer is not None:
                 writer.abort()
             raise
+
+
+def _done(k: int, parts) -> None:
+    log.debug(f"segment {k + 1}/{len(parts)} done: frames {parts[k][0]}-{parts[k][1] - 1}")
 
 
 def _frames(generator, spec, plan: Plan, first: int, last: int,

@@ -213,3 +213,12 @@ def probe_video(path):
         codecs = tuple(s.codec_context.name for s in container.streams)
         rate = container.streams.video[0].average_rate
     return len(frames), len(frames) / float(rate), audio, codecs
+
+
+def video_shape(path) -> tuple[int, int]:
+    """(width, height) of the first decoded frame of a written file."""
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.width, frame.height

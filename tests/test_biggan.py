@@ -304,7 +304,8 @@ def test_frames_have_the_protocol_shape(gen):
     z, y = inputs(3)
     frames = gen(z, y, np.full(3, 0.6))
     assert frames.shape == (3, 32, 32, 3) and frames.dtype == np.uint8
-    assert (gen.name, gen.dim_z, gen.n_classes, gen.size) == ("biggan-deep-32", 128, 1000, 32)
+    assert (gen.name, gen.dim_z, gen.n_classes, gen.size) == ("biggan-deep-32", 128, 1000,
+                                                             (32, 32))
     assert frames.std() > 10  # a picture, not a flat field
 
 

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import LONG_SIZE, encode_audio, ganclip_cli, probe_video, two_part_song
+from conftest import (LONG_SIZE, encode_audio, ganclip_cli, probe_video, two_part_song,
+                      video_shape)
 from ganclip.cli import build_parser, main
 from media import decode_frames
 
@@ -133,14 +134,18 @@ def test_no_arguments_in_a_terminal_asks_like_the_seed(tmp_path, monkeypatch, ca
     (tmp_path / "audioFiles").mkdir()
     sf.write(tmp_path / "audioFiles" / "tune.wav", two_part_song(seconds=2.0), 22050)
     monkeypatch.chdir(tmp_path)
-    # a bad track number, then 1; a bad fps, then 10; 2 types; default transitions; size 24
-    answers = "7\n1\nabc\n10\n2\n\n24\n"
+    # a bad track number, then 1; a bad fps, then 10; 2 types; default transitions; a bad
+    # size, then 32x24; a bad camera, then still
+    answers = "7\n1\nabc\n10\n2\n\n1920x\n32x24\nfast\n0\n"
     monkeypatch.setattr(sys, "stdin", FakeTerminal(answers))
     code, out, err = run([], capsys)
     assert code == 0, err
-    assert "1. tune.wav" in out and out.count("try again") == 2
+    assert "1. tune.wav" in out and out.count("try again") == 4
+    assert "a number from 1 to 120, e.g. 30; try again" in out
+    assert "invalid literal" not in out and "could not convert" not in out
+    assert "landscape" in out  # the presets are offered
     frames, *_ = probe_video(tmp_path / "tune.mp4")
-    assert frames == 20
+    assert (frames, video_shape(tmp_path / "tune.mp4")) == (20, (32, 24))
 
 
 def test_no_arguments_without_a_terminal_prints_usage(monkeypatch, capsys):

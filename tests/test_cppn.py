@@ -27,7 +27,7 @@ def diff(a, b):
 def test_frames_have_the_protocol_shape(gen):
     frames = gen(*inputs(3))
     assert frames.shape == (3, SIZE, SIZE, 3) and frames.dtype == np.uint8
-    assert gen.dim_z == 128 and gen.n_classes == 1000 and gen.size == SIZE
+    assert gen.dim_z == 128 and gen.n_classes == 1000 and gen.size == (SIZE, SIZE)
 
 
 @pytest.mark.parametrize("size", [16, 33, 100])
@@ -85,4 +85,4 @@ def test_registry_and_auto(caplog):
     assert resolve_model("auto")[0] == "cppn" and "cppn" in resolve_model("auto")[1]
     with pytest.raises(BadInputError, match="unknown model 'bigan-256'.*cppn"):
         load_generator("bigan-256")
-    assert load_generator("cppn", size=20).size == 20
+    assert load_generator("cppn", size=20).size == (20, 20)

@@ -23,7 +23,7 @@ class StandIn:
         assert z.shape[1] == 512 and y.shape == (len(z), 0) and truncation.shape == (len(z),)
         self.seen.append(z.copy())
         rgb = np.clip((z[:, :3] + 2) / 4 * 255, 0, 255).astype(np.uint8)
-        return np.broadcast_to(rgb[:, None, None, :], (len(z), self.size, self.size, 3)).copy()
+        return np.broadcast_to(rgb[:, None, None, :], (len(z), self.size[1], self.size[0], 3)).copy()
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_a_512_d_unconditional_model_draws_a_plan_made_for_it(song, tmp_path, st
     assert result.frames == 30 and result.model == "stand-in"
     plan = ganclip.Plan.load(tmp_path / "p.npz")
     assert plan.z.shape == (30, 512) and plan.classes.shape[1] == 0
-    assert plan.model == "stand-in" and plan.size == 16
+    assert plan.model == "stand-in" and plan.size == (16, 16)
     z = np.concatenate(stand_in[0].seen)
     assert np.array_equal(z, plan.z) and np.ptp(z, axis=0).min() > 0  # every dimension moves
 

@@ -54,7 +54,7 @@ def test_keyword_options_build_the_dataclasses():
                                      truncation_range="0.5,1"))
     assert analysis.fps == pytest.approx(30000 / 1001) and analysis.transitions == 10
     assert analysis.reactive.pulse == 0.2 and analysis.reactive.truncation_range == (0.5, 1.0)
-    assert analysis.type_names == ("a", "b") and generator.size == 512
+    assert analysis.type_names == ("a", "b") and generator.size == (512, 512)
     with pytest.raises(TypeError, match="unexpected option fpss"):
         split(dict(fpss=3))
     with pytest.raises(BadInputError, match="--classes-from chroma mixes 12"):

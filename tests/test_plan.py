@@ -19,7 +19,7 @@ def test_a_version_2_plan_loads_with_its_metadata_as_fields(song, tmp_path):
              type_names=np.array(plan.type_names), settings=json.dumps(settings),
              beats=plan.beats, sections=plan.sections, section_labels=plan.section_labels)
     old = Plan.load(tmp_path / "v2.npz")
-    assert (old.start, old.audio_seconds, old.model, old.size) == (0.5, 2.5, "cppn", 64)
+    assert (old.start, old.audio_seconds, old.model, old.size) == (0.5, 2.5, "cppn", (64, 64))
     assert np.array_equal(old.look, plan.look) and old.settings == plan.settings
     assert "start" not in old.settings and "audio_seconds" not in old.settings
 

@@ -109,11 +109,11 @@ def test_a_failed_render_leaves_no_video_and_no_half_written_segment(write_wav, 
     real, calls = cppn.CPPN.__call__, []
 
     def broken_after(n):
-        def call(self, z, y, truncation):
+        def call(self, z, y, truncation, **camera):
             calls.append(len(z))
             if len(calls) > n:
                 raise RuntimeError("generator exploded")
-            return real(self, z, y, truncation)
+            return real(self, z, y, truncation, **camera)
         return call
 
     song = write_wav(tone(220, 10.0))

@@ -46,6 +46,8 @@ FOURIER_SCALES = (1.5, 4.0, 9.0)  # coarse, fine and finest bands: layered detai
 SYMMETRY = (3, 4, 5, 6)  # angular frequencies: k-fold rotational motifs
 FIELD_PIXELS = 384 * 216  # most grid points the network is computed on per frame
 FIELD_SCALE = 2  # and at least this factor below the output side
+MIN_MIX = 0.35  # every coordinate family feeds every look a little: no flat frames
+FIELD_GAIN = 1.4  # one standard deviation of the field spans this much of the ramp's logit
 LEVELS = 1024  # entries of the colour table along the palette ramp
 SHADES = 16  # entries of the colour table along the shading channel
 FLASH_LIFT = 0.6  # a full flash brings colours this much of the way to white
@@ -176,7 +178,7 @@ class CPPN:
         biases = (torch.einsum("bz,lzh->lbh", zt, self.z_bias)
                   + torch.einsum("bs,lsh->lbh", style, self.style_bias))
         # truncation also sets how busy the pattern is: calm frames zoom out
-        mixing = F.softplus(style @ self.group_gain) * (0.5 + 0.5 * trunc)  # [B, G]
+        mixing = (F.softplus(style @ self.group_gain) + MIN_MIX) * (0.5 + 0.5 * trunc)  # [B, G]
         # each family's weights scaled by the frame's mix and first gain: one matmul
         first = self.first[None] * mixing[:, self.family, None] * gains[0].unsqueeze(1)
         # (h @ W) * gain as one matmul, the gain folded into W
@@ -237,7 +239,11 @@ class CPPN:
         w, h = self.size
         fw, fh = self.field
         # the field's channels as table coordinates, at the field's size
-        coords = torch.sigmoid(field)
+        # each frame's field spread over the whole ramp: centred and scaled by its own
+        # spread, smooth in (z, y) as the field is, so no look is a flat colour
+        mean = field.mean(dim=(2, 3), keepdim=True)
+        spread = field.std(dim=(2, 3), keepdim=True) + 0.05
+        coords = torch.sigmoid((field - mean) / spread * FIELD_GAIN)
         coords[:, 0].mul_(LEVELS - 1)
         coords[:, 1].mul_(SHADES - 1)
         r0, r1, rw = _bilinear(fh, h, self.device)
