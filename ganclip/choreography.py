@@ -447,7 +447,9 @@ def _camera(features, hits, at: np.ndarray, settings: ReactiveSettings, rng) -> 
     short = np.full(len(times), SHAKE_DECAY)
     shift = np.stack([_hit_curve(hits, at, weight=strength * directions[:, i], decay=short)
                       for i in range(2)], 1) * settings.shake * SHAKE_SIZE
-    strong = np.clip((strength - FLASH_FROM) / (1 - FLASH_FROM), 0, 1)
+    # the strongest hits: strong among their neighbours and in the song's loud passages
+    overall = np.interp(times, features.times, loud) * strength
+    strong = np.clip((overall - FLASH_FROM) / (1 - FLASH_FROM), 0, 1)
     flash = np.clip(settings.flash * FLASH_GAIN * _hit_curve(
         hits, at, weight=strong, decay=np.full(len(times), FLASH_DECAY)), 0, 1)
     return dict(zoom=zoom.astype(np.float32), angle=angle.astype(np.float32),

@@ -53,8 +53,9 @@ def _letter(label: int) -> str:
     return chr(ord("A") + label) if label < 26 else str(label)
 
 
-def thumbnails(plan, generator) -> np.ndarray:
-    """One frame per image type: the plan's frame where that type weighs most.
+def thumbnails(plan, generator, *, palette: bool = False) -> np.ndarray:
+    """One frame per image type: the plan's frame where that type weighs most; with
+    ``palette`` (a generator that takes one, :attr:`GeneratorSpec.camera`) in its colours.
 
     Returns
     -------
@@ -62,7 +63,22 @@ def thumbnails(plan, generator) -> np.ndarray:
     """
     rows = plan.mix.argmax(axis=0)
     z, y, t = plan.z[rows], plan.classes, plan.truncation[rows]
+    if palette and plan.palettes.shape[1]:
+        return generator(z, y, t, palette=plan.palettes)
     return generator(z, y, t)
+
+
+def _camera_curves(ax, plan, *, duration: float) -> None:
+    """The plan's camera over time, each curve in the unit it is felt in."""
+    t = plan.times + 1.0 / plan.fps  # a frame shows the audio up to its end
+    ax.plot(t, (plan.zoom - 1) * 100, lw=0.8, color="tab:blue", label="zoom in, %")
+    ax.plot(t, np.degrees(plan.angle), lw=0.8, color="tab:green", label="turn, degrees")
+    ax.plot(t, np.linalg.norm(plan.shift, axis=1) * 100, lw=0.8, color="tab:orange",
+            label="shake, % of height")
+    ax.plot(t, plan.flash * 100, lw=0.8, color="tab:red", label="flash, %")
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.set(xlim=(0, duration), ylabel="camera")
+    ax.legend(loc="upper right", fontsize=7, ncols=4)
 
 
 def write_figure(path, plan, features, frames: np.ndarray, *, title: str) -> Path:
@@ -79,9 +95,9 @@ def write_figure(path, plan, features, frames: np.ndarray, *, title: str) -> Pat
     path = Path(path)
     n_types = len(plan.type_names)
     colours = plt.get_cmap("tab10" if n_types <= 10 else "tab20")(np.arange(n_types) % 20)
-    fig = plt.figure(figsize=(12, 8.5), layout="constrained")
-    grid = fig.add_gridspec(4, max(n_types, 1), height_ratios=[3, 1.6, 0.7, 2])
-    spec, onset, bar = (fig.add_subplot(grid[i, :]) for i in range(3))
+    fig = plt.figure(figsize=(12, 10), layout="constrained")
+    grid = fig.add_gridspec(5, max(n_types, 1), height_ratios=[3, 1.6, 1.4, 0.7, 2])
+    spec, onset, camera, bar = (fig.add_subplot(grid[i, :]) for i in range(4))
     db = librosa.power_to_db(features.mel, ref=np.max, top_db=80)
     librosa.display.specshow(db, sr=features.sr, hop_length=features.hop, x_axis="time",
                              y_axis="mel", fmin=30, ax=spec, cmap="magma")
@@ -94,6 +110,7 @@ def write_figure(path, plan, features, frames: np.ndarray, *, title: str) -> Pat
                  color="tab:red", lw=0.8, alpha=0.7, label="beats")
     onset.set(xlim=(0, features.duration), ylabel="onset", yticks=[])
     onset.legend(loc="upper right", fontsize=8)
+    _camera_curves(camera, plan, duration=features.duration)
     chroma = plan.settings.get("classes_from") == "chroma"
     for (a, b), label in zip(features.sections, features.section_labels):
         kind = label % n_types
@@ -103,7 +120,7 @@ def write_figure(path, plan, features, frames: np.ndarray, *, title: str) -> Pat
     bar.set(xlim=(0, features.duration), yticks=[], xlabel="time (s)",
             ylabel="sections", ylim=(0, 1))
     for i, frame in enumerate(frames):
-        ax = fig.add_subplot(grid[3, i])
+        ax = fig.add_subplot(grid[4, i])
         ax.imshow(frame)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(plan.type_names[i], fontsize=8, color="black")

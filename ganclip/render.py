@@ -488,6 +488,6 @@ def analysis_figure(audio, *, output="analysis.png", quiet: bool = True,
         log.info(prepared.notice)
     generator = prepared.load(size=THUMB, seed=analysis.seed, device=gen.device,
                               precision=precision, quiet=quiet)
-    frames = thumbnails(plan, generator)
+    frames = thumbnails(plan, generator, palette=prepared.spec.camera)
     path = write_figure(output, plan, features, frames, title=Path(audio).name)
     return path, describe(plan, features)

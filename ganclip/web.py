@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ganclip.errors import BadInputError, GanclipError, one_line
-from ganclip.options import AnalysisOptions, GeneratorOptions, fields_of
+from ganclip.options import (SIZE_PRESETS, AnalysisOptions, GeneratorOptions, fields_of,
+                             parse_size)
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +89,46 @@ def _field(cls, name: str):
     return next(f for f in fields_of(cls) if f.name == name)
 
 
-def _options(model, mode, fps, size, types, transitions, pulse, motion, smoothing,
-             sensitivity, truncation_lo, truncation_hi, classes_from, seed, start, duration):
-    """The page's choices as :func:`ganclip.render.render` keyword options."""
-    for value, label in ((fps, "Frames per second"), (size, "Size"), (seed, "Seed")):
-        if value is None:
+CHOICES = ("model", "mode", "fps", "size", "fit", "types", "transitions", "pulse", "motion",
+           "smoothing", "sensitivity", "truncation_lo", "truncation_hi", "classes_from", "zoom",
+           "rotate", "shake", "flash", "seed", "start", "duration", "quality",
+           "preset")  # the page's controls, in the order _choice_inputs makes them
+
+
+def _options(*values) -> dict:
+    """The page's choices (in :data:`CHOICES` order) as :func:`ganclip.render.render`
+    keyword options."""
+    v = dict(zip(CHOICES, values, strict=True))
+    for key, label in (("fps", "Frames per second"), ("seed", "Seed"),
+                       ("quality", "Quality")):
+        if v[key] is None:
             raise BadInputError(f"{label} is empty; give it a number")
-    return dict(model=model, mode=mode, fps=float(fps), size=int(size),
-                type_names=list(types) or None, transitions=None if transitions is None
-                or transitions < 0 else int(transitions), pulse=pulse, motion=motion,
-                smoothing=smoothing, sensitivity=sensitivity,
-                truncation_range=(truncation_lo, truncation_hi), classes_from=classes_from,
-                seed=int(seed), start=float(start) if start else None,
-                duration=float(duration) if duration else None)
+    if not v["size"]:
+        raise BadInputError("Frame size is empty; pick a preset or type WxH, e.g. 1920x1080")
+    knobs = {k: v[k] for k in ("pulse", "motion", "smoothing", "sensitivity", "classes_from",
+                               "zoom", "rotate", "shake", "flash", "fit", "preset", "model",
+                               "mode")}
+    return dict(knobs, fps=float(v["fps"]), size=str(v["size"]),
+                type_names=list(v["types"]) or None,
+                transitions=None if v["transitions"] is None or v["transitions"] < 0
+                else int(v["transitions"]),
+                truncation_range=(v["truncation_lo"], v["truncation_hi"]),
+                seed=int(v["seed"]), quality=int(v["quality"]),
+                start=float(v["start"]) if v["start"] else None,
+                duration=float(v["duration"]) if v["duration"] else None)
+
+
+def preview_size(size) -> tuple[int, int]:
+    """The frame shape of a preview: the render's shape scaled to at most
+    :data:`PREVIEW_SIZE` on its long side, sides even."""
+    w, h = parse_size(size, "Frame size")
+    scale = min(1.0, PREVIEW_SIZE / max(w, h))
+    return tuple(max(16, 2 * round(side * scale / 2)) for side in (w, h))
+
+
+def _size_choices() -> list[tuple[str, str]]:
+    return [("256x256 (fast)", "256x256")] + [
+        (f"{name} {w}x{h}", name) for name, (w, h) in SIZE_PRESETS.items()]
 
 
 def _model_choices() -> list[tuple[str, str]]:
@@ -115,8 +143,11 @@ def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
     """One small picture of each image type, by the built-in generator."""
     from ganclip.choreography import type_arrays
     from ganclip.generators import BUILT_IN, load_generator
+    from ganclip.plan import PALETTE_COLOURS
 
-    frames = load_generator(BUILT_IN, size=THUMB, seed=0)(*type_arrays(types))
+    palettes = np.stack([t.palette_array(PALETTE_COLOURS) for t in types])
+    frames = load_generator(BUILT_IN, size=THUMB, seed=0)(*type_arrays(types),
+                                                          palette=palettes)
     return [(frame, t.name) for frame, t in zip(frames, types)]
 
 
@@ -141,7 +172,7 @@ class _Page:
         try:
             song = self.jobs.song(upload, pick)
             options = _options(*choices)
-            for key in ("fps", "size", "transitions"):
+            for key in ("fps", "size", "transitions", "fit", "quality", "preset"):
                 options.pop(key)
             path, lines = analysis_figure(song, output=self.jobs.folder / "analysis.png",
                                           **options, quiet=True)
@@ -157,7 +188,7 @@ class _Page:
             song = self.jobs.song(upload, pick)
             options = _options(*choices)
             if preview:
-                options.update(size=min(options["size"], PREVIEW_SIZE),
+                options.update(size=preview_size(options["size"]),
                                fps=min(options["fps"], PREVIEW_FPS),
                                duration=min(options["duration"] or PREVIEW_SECONDS,
                                             PREVIEW_SECONDS))
@@ -220,9 +251,14 @@ def _choice_inputs(image_types) -> list:
                     label="Mode", elem_id="mode")
     with gr.Row():
         fps = _number(AnalysisOptions, "fps", "Frames per second")
-        size = _number(GeneratorOptions, "size", "Size (px)")
+        size = gr.Dropdown(_size_choices(), value="256x256", allow_custom_value=True,
+                           label="Frame size (a preset, or type WxH)", elem_id="size")
         transitions = gr.Number(-1, label="Transition frames (-1: fps/3)", precision=0,
                                 elem_id="transitions")
+    fit_field = _field(GeneratorOptions, "fit")
+    fit = gr.Radio(list(fit_field.metadata["choices"]), value=fit_field.default,
+                   label="BigGAN in a wide or tall frame", info=fit_field.metadata["help"],
+                   elem_id="fit")
     types = gr.Dropdown([t.name for t in image_types], value=[], multiselect=True,
                         label="Image types (empty: chosen by the seed)", elem_id="types")
     gr.Gallery(_thumbnails(image_types), label="Image types", columns=8, height=220,
@@ -239,12 +275,24 @@ def _choice_inputs(image_types) -> list:
             _slider("truncation_range", "Truncation, loud", pair.default[1], (lo, hi)),
             gr.Radio(list(source.metadata["choices"]), value=source.default,
                      label="Image types from")]
+    with gr.Accordion("Camera", open=False):
+        camera = [_slider("zoom", "Zoom (push on the beat, drift with loudness)"),
+                  _slider("rotate", "Rotate (drift with the harmonic energy)"),
+                  _slider("shake", "Shake (jolt on hits)"),
+                  _slider("flash", "Flash (lift on the strongest hits)")]
     with gr.Row():
         seed = _number(AnalysisOptions, "seed", "Seed")
         start = gr.Number(0, label="Start (s)", minimum=0, elem_id="start")
         duration = gr.Number(0, label="Duration (s, 0: to the end)", minimum=0,
                              elem_id="duration")
-    return [model, mode, fps, size, types, transitions, *reactive, seed, start, duration]
+    with gr.Row():
+        quality = _number(GeneratorOptions, "quality", "Quality (crf, lower is better)")
+        preset_field = _field(GeneratorOptions, "preset")
+        preset = gr.Dropdown(list(preset_field.metadata["choices"]),
+                             value=preset_field.default, label="Encoder preset",
+                             elem_id="preset")
+    return [model, mode, fps, size, fit, types, transitions, *reactive, *camera, seed, start,
+            duration, quality, preset]
 
 
 def build(*, max_minutes: float = MAX_MINUTES):

@@ -120,7 +120,8 @@ def test_a_song_uploaded_in_the_page_renders_and_plays(page, tmp_path):
     song = tmp_path / "three seconds.wav"
     sf.write(song, two_part_song(seconds=3.0), 22050)
     uploaded(page, song)
-    page.locator("#size input").fill("32")
+    page.locator("#size input").fill("48x32")
+    page.locator("#size input").press("Enter")
     page.locator("#fps input").fill("10")
     page.click("#render")
     page.wait_for_function("""() => {
@@ -129,6 +130,9 @@ def test_a_song_uploaded_in_the_page_renders_and_plays(page, tmp_path):
     }""", timeout=180000)
     duration = page.evaluate("document.querySelector('#video video').duration")
     assert abs(duration - 3.0) < 0.1
+    shape = page.evaluate("[document.querySelector('#video video').videoWidth, "
+                          "document.querySelector('#video video').videoHeight]")
+    assert shape == [48, 32]  # the player shows the frame shape typed
     assert page.locator('#video video[src*="three%20seconds.mp4"]').count() == 1
     expect(page.locator("#status")).to_contain_text(
         "wrote three seconds.mp4: 30 frames at 10 fps", timeout=30000)
@@ -188,15 +192,27 @@ def test_listening_beyond_loopback_is_warned_about(host, warned, monkeypatch):
 
 def test_an_empty_number_field_is_refused_in_words():
     from ganclip.errors import BadInputError
-    from ganclip.web import _options
+    from ganclip.web import CHOICES, _options, preview_size
+
+    def choices(**given):
+        values = dict(model="auto", mode="reactive", fps=30, size="256x256", fit="extend",
+                      types=[], transitions=-1, pulse=0.7, motion=1, smoothing=0.25,
+                      sensitivity=1, truncation_lo=0.6, truncation_hi=1.3,
+                      classes_from="sections", zoom=1, rotate=1, shake=1, flash=1, seed=0,
+                      start=0, duration=0, quality=20, preset="veryfast") | given
+        return [values[name] for name in CHOICES]
 
     with pytest.raises(BadInputError, match="Frames per second is empty; give it a number"):
-        _options("auto", "reactive", None, 256, [], -1, 0.7, 1, 0.25, 1, 0.6, 1.3,
-                 "sections", 0, 0, 0)
-    o = _options("cppn", "classic", 24, 64.0, ["coral reef"], -1, 0.7, 1, 0.25, 1, 0.6, 1.3,
-                 "sections", 3, 0, 5)
-    assert o["fps"] == 24.0 and o["size"] == 64 and o["type_names"] == ["coral reef"]
+        _options(*choices(fps=None))
+    with pytest.raises(BadInputError, match="Frame size is empty"):
+        _options(*choices(size=None))
+    o = _options(*choices(model="cppn", mode="classic", fps=24, size="portrait",
+                          types=["coral reef"], seed=3, duration=5, zoom=0.5))
+    assert o["fps"] == 24.0 and o["size"] == "portrait" and o["type_names"] == ["coral reef"]
     assert o["transitions"] is None and o["start"] is None and o["duration"] == 5.0
+    assert o["zoom"] == 0.5 and o["quality"] == 20
+    # a preview keeps the shape, at most PREVIEW_SIZE on its long side
+    assert preview_size("portrait") == (72, 128) and preview_size("64x32") == (64, 32)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gradio") is None, reason="no gradio")
