@@ -332,40 +332,123 @@ def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: l
           size: tuple[int, int], progress, quiet: bool) -> None:
     """Draw and encode the unfinished segments ``todo``, each into its own file.
 
-    The generator draws the next batch while the encoder works on the last one
-    (:func:`_pipelined`), with at most :data:`AHEAD` batches waiting in between."""
-    from ganclip.video import VideoWriter
-
+    The generator draws the next batch in this thread while an :class:`_Encoder` thread
+    encodes the last ones, with at most :data:`AHEAD` batches waiting in between. (Torch's
+    OpenMP runs at half speed in a thread other than the main one, so drawing stays here;
+    PyAV's encoder lets go of the GIL.)"""
     parts, batch = segments(len(plan), plan.fps), job.generator.batch
-    gen = job.generator
-    ranges = [(k, first, min(first + batch, parts[k][1])) for k in todo
-              for first in range(parts[k][0], parts[k][1], batch)]
     with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
         done = work.done_frames(plan)
         bar.update(done)
-        writer, current = None, None
+        encoder = _Encoder(job, work, plan, size)
+        threads = torch_threads(None)
         try:
-            for (k, first, last), frames in _pipelined(
-                    lambda r: _frames(generator, spec, plan, r[1], r[2], size), ranges):
-                if k != current:
-                    if writer is not None:
-                        writer.close()
-                        _done(current, parts)
-                    writer, current = VideoWriter(
-                        work.segment(k), fps=plan.fps, size=size, frames_dir=job.frames_dir,
-                        first_frame=parts[k][0], crf=gen.quality, preset=gen.preset), k
-                writer.write(frames)
-                bar.update(len(frames))
-                done += len(frames)
-                if progress is not None:
-                    progress(done, len(plan))
-            if writer is not None:
-                writer.close()
-                _done(current, parts)
+            for k in todo:
+                for first in range(parts[k][0], parts[k][1], batch):
+                    last = min(first + batch, parts[k][1])
+                    encoder.put(k, _frames(generator, spec, plan, first, last, size))
+                    if job.generator.device == "cpu":  # the cores go where the work waits
+                        torch_threads(DRAW_THREADS if encoder.behind else threads)
+                    bar.update(last - first)
+                    done += last - first
+                    if progress is not None:
+                        progress(done, len(plan))
+            encoder.finish()
         except BaseException:
-            if writer is not None:
-                writer.abort()
+            encoder.abort()
             raise
+        finally:
+            torch_threads(threads)
+
+
+AHEAD = 2  # batches drawn ahead of the encoder
+DRAW_THREADS = 1  # torch threads drawing beside a busy encoder on the CPU: with all the
+# cores, each OpenMP barrier waits on a thread the encoder has preempted, and both slow down
+
+
+def torch_threads(n: int | None) -> int | None:
+    """Set torch's intra-op threads to ``n`` (None: leave them); returns the previous count,
+    or None without torch (a generator that does not use it)."""
+    if "torch" not in sys.modules:
+        return None
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    return before
+
+
+class _Encoder:
+    """A thread that encodes the batches it is given into their segments' files, a segment
+    finished (and renamed into place) when the next one starts or at :meth:`finish`."""
+
+    def __init__(self, job: RenderJob, work: WorkFolder, plan: Plan, size: tuple[int, int]):
+        self.job, self.work, self.plan, self.size = job, work, plan, size
+        self.parts = segments(len(plan), plan.fps)
+        self.queue: queue.Queue = queue.Queue(maxsize=AHEAD)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.behind = False  # whether the last batch had to wait for the encoder
+        self.thread = threading.Thread(target=self._run, daemon=True, name="ganclip-encoder")
+        self.thread.start()
+
+    def put(self, k: int, frames: np.ndarray) -> None:
+        """Hand over a batch of segment ``k``; waits while :data:`AHEAD` batches wait, and
+        then says so (:attr:`behind`)."""
+        self.behind = self.queue.full()
+        while True:
+            self._raise()
+            try:
+                self.queue.put((k, frames), timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def finish(self) -> None:
+        """Encode what is left, close the last segment, and stop."""
+        self.put(None, None)
+        while self.thread.is_alive():
+            self.thread.join(0.1)
+        self._raise()
+
+    def abort(self) -> None:
+        """Stop at once: the unfinished segment is dropped."""
+        self.stop.set()
+        self.thread.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        from ganclip.video import VideoWriter
+
+        writer, current = None, None
+        gen = self.job.generator
+        try:
+            while not self.stop.is_set():
+                try:
+                    k, frames = self.queue.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if k != current and writer is not None:
+                    writer.close()
+                    _done(current, self.parts)
+                    writer = None
+                if k is None:
+                    return
+                if writer is None:
+                    writer, current = VideoWriter(
+                        self.work.segment(k), fps=self.plan.fps, size=self.size,
+                        frames_dir=self.job.frames_dir, first_frame=self.parts[k][0],
+                        crf=gen.quality, preset=gen.preset), k
+                writer.write(frames)
+        except BaseException as exc:  # handed to the drawing thread
+            self.error = exc
+        finally:
+            if writer is not None and (self.stop.is_set() or self.error is not None):
+                writer.abort()
 
 
 def _done(k: int, parts) -> None:
@@ -388,49 +471,6 @@ def _frames(generator, spec, plan: Plan, first: int, last: int,
     if still and frames.shape[1:3] == (size[1], size[0]):
         return frames
     return warp(frames, camera, size)
-
-
-AHEAD = 2  # batches drawn ahead of the encoder
-
-
-def _pipelined(fn, items):
-    """``(item, fn(item))`` for each item, ``fn`` running in a worker thread up to
-    :data:`AHEAD` items ahead of the caller, so drawing and encoding overlap; Ctrl-C in the
-    caller stops at once (the worker finishes its batch and is dropped)."""
-    results: queue.Queue = queue.Queue(maxsize=AHEAD)
-    stop = threading.Event()
-
-    def work():
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                value = fn(item)
-                while not stop.is_set():
-                    try:
-                        results.put((item, value, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        pass
-        except BaseException as exc:  # handed to the waiting thread
-            results.put((None, None, exc))
-            return
-        results.put((None, None, StopIteration()))
-
-    threading.Thread(target=work, daemon=True, name="ganclip-generator").start()
-    try:
-        while True:
-            try:
-                item, value, exc = results.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if isinstance(exc, StopIteration):
-                return
-            if exc is not None:
-                raise exc
-            yield item, value
-    finally:
-        stop.set()
 
 
 def _join(job: RenderJob, work: WorkFolder, plan: Plan, info, *,

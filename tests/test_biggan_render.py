@@ -87,3 +87,51 @@ def test_models_lists_cache_state(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "cppn" in out and "biggan-deep-512" in out and "not cached" in out
     assert str(tmp_path) in out
+
+
+def test_the_first_map_extends_by_mirroring_outward():
+    from ganclip.generators.biggan import extend_grid, grid_for
+    from ganclip.generators.biggan.model import _mirrored
+
+    assert _mirrored(7).tolist() == [1, 0, 1, 2, 3, 2, 1]  # the trained 0-3 in the middle
+    assert _mirrored(4).tolist() == [0, 1, 2, 3]
+    assert grid_for((1920, 1080)) == (4, 7) and grid_for((1080, 1920)) == (7, 4)
+    assert grid_for((1080, 1350)) == (5, 4) and grid_for((512, 512)) == (4, 4)
+    assert grid_for((4096, 16)) == (4, 16)  # at most 4:1; wider frames are cropped
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    wide = extend_grid(x, (4, 7))
+    assert wide.shape == (1, 1, 4, 7) and torch.equal(wide[..., 1:5], x)
+
+
+def test_an_extended_grid_draws_the_same_by_the_fast_path_and_the_module(checkpoint):
+    gen = load_generator("biggan-deep-128", weights=checkpoint, precision="fp32",
+                         size=(64, 36), fit="extend")
+    assert gen.size == (56, 32)  # 4×7 first map: 32 rows, 56 columns
+    z = np.random.default_rng(0).uniform(-1, 1, (2, 128)).astype(np.float32)
+    y = np.zeros((2, 1000), np.float32)
+    y[:, 985] = 1
+    t = np.array([0.6, 0.6], np.float32)
+    fast = gen(z, y, t)
+    assert fast.shape == (2, 32, 56, 3)
+    with torch.no_grad():
+        reference = gen.model(torch.as_tensor(z * t[:, None]), torch.as_tensor(y), t,
+                              grid=(4, 7))
+    from ganclip.generators.biggan import to_uint8
+
+    assert np.abs(to_uint8(reference).astype(int) - fast).max() <= 1
+    square = load_generator("biggan-deep-128", weights=checkpoint, precision="fp32",
+                            size=(64, 36), fit="crop")
+    assert square.size == (32, 32)
+
+
+@pytest.mark.parametrize("fit", ["extend", "crop"])
+def test_biggan_renders_a_wide_frame_either_way(fit, song, tmp_path, checkpoint):
+    import ganclip
+
+    out = tmp_path / f"{fit}.mp4"
+    ganclip.render(song, output=out, model="biggan-deep-128", weights=checkpoint, fit=fit,
+                   size="64x36", fps=8, precision="fp32", quiet=True)
+    frames, video_s, audio_s, _ = probe_video(out)
+    from conftest import video_shape
+
+    assert video_shape(out) == (64, 36) and frames == 24 and abs(audio_s - video_s) <= 1 / 8
