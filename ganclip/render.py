@@ -380,8 +380,8 @@ def torch_threads(n: int | None) -> int | None:
 
 
 class _Encoder:
-    """A thread that encodes the batches it is given into their segments' files, a segment
-    finished (and renamed into place) when the next one starts or at :meth:`finish`."""
+    """A thread that encodes the batches it is given into their segments' files, each
+    finished (and renamed into place) with its last frame."""
 
     def __init__(self, job: RenderJob, work: WorkFolder, plan: Plan, size: tuple[int, int]):
         self.job, self.work, self.plan, self.size = job, work, plan, size
@@ -413,9 +413,11 @@ class _Encoder:
         self._raise()
 
     def abort(self) -> None:
-        """Stop at once: the unfinished segment is dropped."""
+        """Stop: what was handed over is still encoded (a batch or two), so a segment it
+        completes is kept; the unfinished segment is dropped."""
         self.stop.set()
-        self.thread.join()
+        while self.thread.is_alive():
+            self.thread.join(0.1)
 
     def _raise(self) -> None:
         if self.error is not None:
@@ -427,15 +429,13 @@ class _Encoder:
         writer, current = None, None
         gen = self.job.generator
         try:
-            while not self.stop.is_set():
+            while True:
                 try:
                     k, frames = self.queue.get(timeout=0.1)
                 except queue.Empty:
+                    if self.stop.is_set():
+                        return
                     continue
-                if k != current and writer is not None:
-                    writer.close()
-                    _done(current, self.parts)
-                    writer = None
                 if k is None:
                     return
                 if writer is None:
@@ -444,10 +444,15 @@ class _Encoder:
                         frames_dir=self.job.frames_dir, first_frame=self.parts[k][0],
                         crf=gen.quality, preset=gen.preset), k
                 writer.write(frames)
+                a, b = self.parts[k]
+                if writer.count == b - a:  # the segment is whole: kept from here on
+                    writer.close()
+                    _done(k, self.parts)
+                    writer = None
         except BaseException as exc:  # handed to the drawing thread
             self.error = exc
         finally:
-            if writer is not None and (self.stop.is_set() or self.error is not None):
+            if writer is not None:  # stopped, or failed, inside a segment
                 writer.abort()
 
 

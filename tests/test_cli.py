@@ -206,7 +206,7 @@ def test_verbose_says_what_is_happening(song, tmp_path, capsys):
     code, out, err = run(["render", str(song), "-o", str(tmp_path / "v.mp4"), "--size", "16",
                           "--fps", "10", "-v"], capsys)
     assert code == 0, err
-    for said in ("note: probe", "soundfile", "analysis: ", "BPM", "plan: 30 frames",
+    for said in ("note: probe", "soundfile", "analysis: ", "tempo confidence", "plan: 30 frames",
                  "generator cppn on cpu, precision auto", "segment 1/1 done",
                  "joining 1 segment into"):
         assert said in err, said
