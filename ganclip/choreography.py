@@ -163,6 +163,7 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
         fps=fps, times=(np.arange(n_frames) / fps).astype(np.float64), z=z, mix=mix,
         classes=classes, truncation=(mix @ truncs).astype(np.float32), look=labels,
         type_names=tuple(t.name for t in image_types), palettes=_palettes(image_types),
+        symmetry=[t.symmetry for t in image_types],
         settings={"mode": "classic", "ema_span": ema_span, "transitions": transitions,
                   "seed": seed})
 
@@ -331,7 +332,7 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
         truncation=truncation, look=np.asarray(labels, np.int64),
         type_names=tuple(t.name for t in image_types), beats=features.beats.copy(),
         sections=features.sections.copy(), section_labels=features.section_labels.copy(),
-        palettes=_palettes(image_types), **camera,
+        palettes=_palettes(image_types), symmetry=[t.symmetry for t in image_types], **camera,
         settings={"mode": "reactive", "transitions": transitions, "seed": seed,
                   "tempo": features.tempo, "pulse": settings.pulse,
                   "motion": settings.motion, "smoothing": settings.smoothing,

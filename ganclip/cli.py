@@ -163,7 +163,8 @@ def _types(args) -> int:
         latent = " [latent]" if t.latent is not None else ""
         palette = " ".join(imagetypes.hex_colour(c) for c in t.colours())
         derived = "" if t.palette is not None else " (from name)"
-        print(f"{t.name:<22} truncation {t.truncation:.2f}  {mix}{more}{latent}  palette {palette}{derived}"
+        fold = {0: "", 2: "  mirror"}.get(t.symmetry, f"  {t.symmetry}-fold")
+        print(f"{t.name:<22} truncation {t.truncation:.2f}  {mix}{more}{latent}  palette {palette}{derived}{fold}"
               f"{'' if t.source == 'built-in' else f'  ({t.source})'}")
     return 0
 

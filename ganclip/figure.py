@@ -64,7 +64,8 @@ def thumbnails(plan, generator, *, palette: bool = False) -> np.ndarray:
     rows = plan.mix.argmax(axis=0)
     z, y, t = plan.z[rows], plan.classes, plan.truncation[rows]
     if palette and plan.palettes.shape[1]:
-        return generator(z, y, t, palette=plan.palettes)
+        folds = np.stack([plan.symmetry, plan.symmetry > 0], 1).astype(np.float32)
+        return generator(z, y, t, palette=plan.palettes, symmetry=folds)
     return generator(z, y, t)
 
 

@@ -42,7 +42,8 @@ MAX_LATENT_ABS = 10.0  # BigGAN z is a truncated normal; |z| > 10 means a corrup
 MIN_PALETTE, MAX_PALETTE = 2, 8  # a ramp needs two ends; more than 8 is a picture, not a palette
 DERIVED_PALETTE = 5  # colours in the palette made from the name of a type that has none
 _LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 weights: how light a colour looks, to order ramps
-_ENTRY_KEYS = ("classes", "latent", "name", "palette", "truncation")
+_ENTRY_KEYS = ("classes", "latent", "name", "palette", "symmetry", "truncation")
+MAX_SYMMETRY = 12  # most mirror images a kaleidoscope type folds its scene into
 _PALETTE_EXAMPLE = 'e.g. ["#120b0b", "#ff4a1c", "#ffb347"]'
 _HEX = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _CLASSES_HINT = "(ganclip types --classes lists them)"
@@ -66,6 +67,7 @@ class ImageType:
     latent: tuple[float, ...] | None = None  # DIM_Z floats: base z from Ganbreeder, else None
     source: str = "built-in"  # "built-in" or the file it came from
     palette: tuple[Colour, ...] | None = None  # 2-8 RGB colours, dark to light; None: made from the name
+    symmetry: int = 0  # 0 none, 2 a mirror (left = right), k >= 3 a k-fold kaleidoscope (cppn)
 
     def class_vector(self, n_classes: int = N_CLASSES) -> np.ndarray:
         """Class vector ``y : np.ndarray [shape=(n_classes,), dtype=float32]``, weights as
@@ -144,26 +146,27 @@ def _hex_rgb(text: str) -> Colour | None:
     return tuple(int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4))
 
 
-def _builtin(name: str, truncation: float, *mix: tuple[int, float], palette: tuple[str, ...]) -> ImageType:
+def _builtin(name: str, truncation: float, *mix: tuple[int, float], palette: tuple[str, ...],
+             symmetry: int = 0) -> ImageType:
     total = sum(weight for _, weight in mix)
     return ImageType(name, tuple((i, w / total) for i, w in mix), truncation,
-                     palette=tuple(_hex_rgb(colour) for colour in palette))
+                     palette=tuple(_hex_rgb(colour) for colour in palette), symmetry=symmetry)
 
 
 BUILTIN_TYPES: tuple[ImageType, ...] = (
     # palettes run dark to light, named in the trailing comments
     _builtin("hairy flowers", 0.5, (985, 6), (332, 4),  # daisy, Angora
-             palette=("#1f2a1a", "#6f8a4a", "#e8b4c8", "#f5dc6e", "#fbf8f0")),  # leaf, stem, rose, pollen, petal
+             palette=("#1f2a1a", "#6f8a4a", "#e8b4c8", "#f5dc6e", "#fbf8f0"), symmetry=8),  # leaf, stem, rose, pollen, petal
     _builtin("coral reef", 0.55, (973, 5), (109, 2), (393, 2), (108, 1),  # + brain coral, anemone fish, sea anemone
              palette=("#0b3a40", "#ff6f61", "#ff9a3c", "#f2dcb0")),  # deep teal, coral pink, orange, sand
     _builtin("jellyfish bloom", 0.5, (107, 8), (971, 2),  # jellyfish, bubble
-             palette=("#060a24", "#4b2a7a", "#c0509a", "#9fe8ff")),  # abyss, violet, magenta, glow
+             palette=("#060a24", "#4b2a7a", "#c0509a", "#9fe8ff"), symmetry=5),  # abyss, violet, magenta, glow
     _builtin("volcano night", 0.6, (980, 7), (974, 2), (862, 1),  # volcano, geyser, torch
              palette=("#120b0b", "#7a1010", "#ff4a1c", "#ffb347", "#fff1c8")),  # basalt, ember, lava, flame, white heat
     _builtin("northern forest", 0.6, (979, 4), (269, 3), (287, 2), (997, 1),  # valley, timber wolf, lynx, bolete
              palette=("#0f1a12", "#2e4a2c", "#6b5a3a", "#9fae7a", "#dfe6d0")),  # shade, pine, bark, lichen, mist
     _builtin("star dome", 0.55, (727, 6), (755, 2), (812, 2),  # planetarium, radio telescope, space shuttle
-             palette=("#05061a", "#1b2a6b", "#5a3d9a", "#9ab8ff", "#f4f6ff")),  # space, deep blue, nebula, starlight
+             palette=("#05061a", "#1b2a6b", "#5a3d9a", "#9ab8ff", "#f4f6ff"), symmetry=6),  # space, deep blue, nebula, starlight
     _builtin("candy shop", 0.6, (509, 5), (929, 2), (927, 2), (865, 1),  # sweets, ice lolly, trifle, toyshop
              palette=("#5a1e4a", "#ff5fa2", "#7fd8e8", "#fff3b0")),  # berry, bubblegum, mint, lemon cream
     _builtin("deep sea", 0.5, (117, 4), (396, 3), (983, 3),  # chambered nautilus, lionfish, scuba diver
@@ -171,9 +174,9 @@ BUILTIN_TYPES: tuple[ImageType, ...] = (
     _builtin("alpine lake", 0.45, (970, 5), (975, 4), (350, 1),  # alp, lakeside, ibex
              palette=("#1a2a3a", "#1f6f8b", "#5fa86b", "#bcd8e8", "#f8fbff")),  # slate, lake, meadow, sky, snow
     _builtin("butterfly garden", 0.55, (323, 4), (321, 2), (325, 2), (986, 2),  # butterflies, orchid
-             palette=("#1d2b16", "#5a7d2a", "#e8742a", "#f7d046", "#f9eef7")),  # shade, leaf, monarch, sulphur, orchid
+             palette=("#1d2b16", "#5a7d2a", "#e8742a", "#f7d046", "#f9eef7"), symmetry=2),  # shade, leaf, monarch, sulphur, orchid
     _builtin("cathedral", 0.5, (497, 5), (406, 3), (687, 2),  # church, altar, organ
-             palette=("#1c1a1f", "#7d1128", "#1f4e9c", "#6b4a2b", "#d4a74a")),  # stone, ruby, glass blue, umber, gold
+             palette=("#1c1a1f", "#7d1128", "#1f4e9c", "#6b4a2b", "#d4a74a"), symmetry=2),  # stone, ruby, glass blue, umber, gold
     _builtin("desert dunes", 0.5, (977, 6), (354, 3), (68, 1),  # sandbar, Arabian camel, sidewinder
              palette=("#3b2416", "#a0522d", "#d99a5b", "#f0d29a", "#fbeedd")),  # shadow, sienna, ochre, sand, glare
     _builtin("fungal kingdom", 0.6, (992, 3), (995, 3), (991, 2), (994, 2),  # agaric, earthstar, fungi
@@ -181,9 +184,9 @@ BUILTIN_TYPES: tuple[ImageType, ...] = (
     _builtin("peacock parade", 0.55, (84, 5), (88, 3), (130, 2),  # peacock, macaw, flamingo
              palette=("#06201f", "#0b5d63", "#1f7ae0", "#e84f8a", "#e8c547")),  # shade, teal, blue, flamingo, gold
     _builtin("carnival night", 0.65, (476, 4), (417, 3), (607, 2), (723, 1),  # carousel, balloon, lantern, pinwheel
-             palette=("#0c0820", "#7a1fa2", "#e6334f", "#ffb400", "#fff4c2")),  # night, purple, red, amber, bulb
+             palette=("#0c0820", "#7a1fa2", "#e6334f", "#ffb400", "#fff4c2"), symmetry=4),  # night, purple, red, amber, bulb
     _builtin("snow country", 0.5, (296, 4), (279, 3), (970, 3),  # ice bear, Arctic fox, alp
-             palette=("#1b2433", "#4a6a8f", "#a7bfd6", "#e4eef6", "#ffffff")),  # dusk, shadow, ice, frost, snow
+             palette=("#1b2433", "#4a6a8f", "#a7bfd6", "#e4eef6", "#ffffff"), symmetry=6),  # dusk, shadow, ice, frost, snow
     _builtin("iron bridges", 0.45, (821, 4), (839, 4), (888, 2),  # arch, suspension bridges, viaduct
              palette=("#16181c", "#7a3b22", "#6f7780", "#c9a27a", "#e8e4dc")),  # iron, rust, steel, sunset, fog
     _builtin("fruit market", 0.6, (957, 3), (950, 3), (949, 2), (953, 2),  # pomegranate, orange, berry, pineapple
@@ -388,7 +391,16 @@ def _build(entry: dict, name: str, where: str, source: str, *, keyframe: bool) -
         raise _error(where, f"truncation must be in (0, 1], got {truncation:g}; 0.4-0.8 is typical")
     latent = _latent(entry["latent"], where) if "latent" in entry else None
     palette = _palette(entry["palette"], where) if "palette" in entry else None
-    return ImageType(name, classes, truncation, latent, source, palette)
+    symmetry = _symmetry(entry.get("symmetry", 0), where)
+    return ImageType(name, classes, truncation, latent, source, palette, symmetry)
+
+
+def _symmetry(value, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            value in (0, 1) or 2 <= value <= MAX_SYMMETRY):
+        raise _error(where, f"symmetry must be 0 (none), 2 (a mirror) or 3-{MAX_SYMMETRY} (a "
+                            f"kaleidoscope of that many folds), got {_repr.repr(value)}")
+    return 0 if value == 1 else value
 
 
 def _parse_entry(entry, path: Path, position: int) -> ImageType:

@@ -53,6 +53,7 @@ class Plan:
     shift: np.ndarray | None = None  # [T, 2] float32 (x, y) in frame heights, right and up
     flash: np.ndarray | None = None  # [T] float32 0..1 brightness lift
     palettes: np.ndarray | None = None  # [N, PALETTE_COLOURS, 3] float32 RGB 0..1 per type
+    symmetry: np.ndarray | None = None  # [N] int per type: 0 none, 2 mirror, k kaleidoscope
 
     def __post_init__(self):
         if self.audio_seconds is None:
@@ -65,6 +66,8 @@ class Plan:
             setattr(self, name, np.asarray(value, np.float32))
         if self.palettes is None:
             self.palettes = np.zeros((len(self.type_names), 0, 3), np.float32)
+        self.symmetry = np.zeros(len(self.type_names), np.int64) if self.symmetry is None \
+            else np.asarray(self.symmetry, np.int64)
         if self.size is not None:
             self.size = tuple(int(v) for v in ((self.size, self.size) if np.isscalar(self.size)
                                                else self.size))
@@ -122,6 +125,8 @@ class Plan:
         if self.palettes.ndim != 3 or len(self.palettes) != types or \
                 self.palettes.shape[2] != 3 or not np.all(np.isfinite(self.palettes)):
             problems.append(f"palettes {self.palettes.shape} for {types} types")
+        if self.symmetry.shape != (types,) or np.any(self.symmetry < 0):
+            problems.append(f"symmetry {self.symmetry.shape} for {types} types")
         if n == 0:
             problems.append("no frames")
         return problems
@@ -156,6 +161,23 @@ class Plan:
             return None
         return np.einsum("bn,nkc->bkc", self.mix[start:stop], self.palettes)
 
+    def folds(self, start: int, stop: int) -> np.ndarray:
+        """Each frame's symmetry: np.ndarray [shape=(B, 2)], float32 columns order (0 none,
+        2 mirror, k kaleidoscope) and amount (0..1): the order of the symmetric image type
+        that weighs most in the frame, and the weight of the types of that order, so a
+        change to or from a symmetric type folds the scene gradually."""
+        mix = self.mix[start:stop]
+        out = np.zeros((len(mix), 2), np.float32)
+        if not np.any(self.symmetry):
+            return out
+        weights = np.where(self.symmetry[None] > 0, mix, 0.0)
+        top = weights.argmax(axis=1)
+        order = self.symmetry[top]
+        out[:, 0] = order
+        out[:, 1] = np.where(order > 0, (mix * (self.symmetry[None] == order[:, None])).sum(1),
+                             0.0)
+        return out
+
     def save(self, path) -> Path:
         """Write the plan as ``.npz``, atomically (a crash leaves no half file)."""
         path = Path(path)
@@ -169,6 +191,7 @@ class Plan:
                     type_names=np.array(self.type_names, dtype=str), meta=json.dumps(meta),
                     beats=self.beats, sections=self.sections,
                     section_labels=self.section_labels, palettes=self.palettes,
+                    symmetry=self.symmetry,
                     **{k: getattr(self, k) for k in CAMERA})
         return path
 
@@ -200,7 +223,7 @@ class Plan:
                                 f"(this ganclip reads 1 to {PLAN_VERSION})")
         extra = {k: data[k] for k in ("beats", "sections", "section_labels") if version >= 2}
         if version >= 4:
-            extra.update({k: data[k] for k in (*CAMERA, "palettes")})
+            extra.update({k: data[k] for k in (*CAMERA, "palettes", "symmetry")})
         if version >= 3:
             meta = json.loads(str(data["meta"]))
             look = data["look"]

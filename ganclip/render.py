@@ -470,7 +470,8 @@ def _frames(generator, spec, plan: Plan, first: int, last: int,
     z, y, truncation = plan.batch(first, last)
     camera = plan.camera(first, last)
     if spec.camera:
-        return generator(z, y, truncation, camera=camera, palette=plan.palette(first, last))
+        return generator(z, y, truncation, camera=camera, palette=plan.palette(first, last),
+                         symmetry=plan.folds(first, last))
     frames = generator(z, y, truncation)
     still = np.array_equal(camera, np.tile(np.float32([1, 0, 0, 0, 0]), (len(camera), 1)))
     if still and frames.shape[1:3] == (size[1], size[0]):

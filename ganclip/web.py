@@ -146,8 +146,9 @@ def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
     from ganclip.plan import PALETTE_COLOURS
 
     palettes = np.stack([t.palette_array(PALETTE_COLOURS) for t in types])
+    folds = np.array([[t.symmetry, t.symmetry > 0] for t in types], np.float32)
     frames = load_generator(BUILT_IN, size=THUMB, seed=0)(*type_arrays(types),
-                                                          palette=palettes)
+                                                          palette=palettes, symmetry=folds)
     return [(frame, t.name) for frame, t in zip(frames, types)]
 
 

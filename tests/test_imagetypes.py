@@ -507,3 +507,22 @@ def test_choose_types_errors(kwargs, match):
     with pytest.raises(ImageTypeError) as info:
         it.choose_types(it.BUILTIN_TYPES, **kwargs)
     assert match in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["6", 13, -2, 2.5, True])
+def test_a_bad_symmetry_is_one_line_naming_the_type(value, tmp_path):
+    import json
+
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"types": [{"name": "mine", "classes": [[1, 1]],
+                                           "symmetry": value}]}))
+    with pytest.raises(ImageTypeError, match=r"mine.json: type 'mine': symmetry must be 0"):
+        it.load_types_file(path)
+
+
+def test_symmetry_is_read_and_some_built_ins_have_one(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[[type]]\nname = "flake"\nclasses = [[1, 1]]\nsymmetry = 6\n')
+    assert it.load_types_file(path)[0].symmetry == 6
+    assert {t.name: t.symmetry for t in it.BUILTIN_TYPES}["snow country"] == 6
+    assert sum(t.symmetry > 0 for t in it.BUILTIN_TYPES) >= 5

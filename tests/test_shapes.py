@@ -186,3 +186,25 @@ def test_presets_are_in_the_help_and_the_readme(capsys):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for name, (w, h) in SIZE_PRESETS.items():
         assert f"{name} ({w}x{h})" in text and f"`{name}`" in readme
+
+
+def test_a_mirror_type_is_mirrored_and_a_symmetry_comes_in_gradually():
+    gen = CPPN(size=(64, 48))
+    z = np.random.default_rng(4).uniform(-1, 1, (3, 128)).astype(np.float32)
+    y, t = np.repeat(BUILTIN_TYPES[0].class_vector()[None], 3, 0), np.full(3, 0.6, np.float32)
+    frames = gen(z, y, t, symmetry=np.float32([[2, 1], [2, 0.5], [0, 0]])).astype(float)
+    mirrored = np.abs(frames[0] - frames[0][:, ::-1]).mean()
+    assert mirrored < 1.0 and np.abs(frames[2] - frames[2][:, ::-1]).mean() > 10
+    assert np.abs(frames[1] - frames[1][:, ::-1]).mean() > mirrored + 2  # half folded
+    six = gen(z[:1], y[:1], t[:1], symmetry=np.float32([[6, 1]]))[0].astype(float)
+    assert np.abs(six - frames[2]).mean() > 10
+
+
+def test_the_plan_folds_by_the_symmetric_type_that_weighs_most():
+    n = 3
+    plan = Plan(fps=10, times=np.arange(n) / 10, z=np.zeros((n, 4)),
+                mix=np.float32([[1, 0, 0], [0.3, 0.7, 0], [0.2, 0.3, 0.5]]),
+                classes=np.zeros((3, 0)), truncation=np.full(n, 0.5), look=np.zeros(n, int),
+                type_names=("plain", "snow", "mirror"), symmetry=[0, 6, 2])
+    assert plan.folds(0, n).tolist() == [[0, 0], [6, pytest.approx(0.7)],
+                                         [2, pytest.approx(0.5)]]

@@ -184,7 +184,30 @@ class CPPN:
                           torch.sin(theta * k) * r.clamp(max=1.0),
                           torch.sin(fourier), torch.cos(fourier)], -1)
 
-    def _network(self, z, y, trunc, camera) -> tuple[torch.Tensor, torch.Tensor]:
+    @staticmethod
+    def _fold(xy: torch.Tensor, folds: torch.Tensor | None) -> torch.Tensor:
+        """Each frame's coordinates folded by its symmetry, ``folds`` [B, 2] (order,
+        amount): 2 mirrors left onto right, k >= 3 folds the plane into k mirrored wedges
+        round the centre (a kaleidoscope). ``amount`` blends the folded coordinates with the
+        plain ones, so a symmetry comes and goes gradually."""
+        if folds is None or not torch.any(folds[:, 1] > 0):
+            return xy
+        xy = xy.clone()
+        for b in torch.nonzero(folds[:, 1] > 0).flatten().tolist():
+            order, amount = int(folds[b, 0]), float(folds[b, 1])
+            x, y = xy[b, :, 0], xy[b, :, 1]
+            if order == 2:
+                folded = torch.stack([x.abs(), y], 1)
+            else:
+                wedge = 2 * math.pi / order
+                phi = torch.remainder(torch.atan2(x, y), wedge)  # from straight up
+                phi = torch.minimum(phi, wedge - phi)
+                r = torch.sqrt(x * x + y * y)
+                folded = torch.stack([r * torch.sin(phi), r * torch.cos(phi)], 1)
+            xy[b] = torch.lerp(xy[b], folded, amount)
+        return xy
+
+    def _network(self, z, y, trunc, camera, folds=None) -> tuple[torch.Tensor, torch.Tensor]:
         """The smooth field [B, 2, h, w] (palette position, shade) and the styles."""
         style = self.styles(y)
         zt = z * trunc
@@ -197,7 +220,7 @@ class CPPN:
         first = self.first[None] * mixing[:, self.family, None] * gains[0].unsqueeze(1)
         # (h @ W) * gain as one matmul, the gain folded into W
         hidden = self.weights[None] * gains[1:].transpose(0, 1).unsqueeze(2)  # [B, L-1, H, H]
-        xy = self._coordinates(camera, len(z))
+        xy = self._fold(self._coordinates(camera, len(z)), folds)
         out = torch.empty(len(z), xy.shape[1], 2, device=self.device)
         for b in range(len(z)):  # pixels in cache-sized pieces: the work is memory-bound
             for a in range(0, xy.shape[1], PIECE):
@@ -278,8 +301,8 @@ class CPPN:
 
     @torch.inference_mode()
     def __call__(self, z: np.ndarray, y: np.ndarray, truncation: np.ndarray, *,
-                 camera: np.ndarray | None = None,
-                 palette: np.ndarray | None = None) -> np.ndarray:
+                 camera: np.ndarray | None = None, palette: np.ndarray | None = None,
+                 symmetry: np.ndarray | None = None) -> np.ndarray:
         """Draw a batch of frames.
 
         Parameters
@@ -291,6 +314,8 @@ class CPPN:
             (frame heights), flash (0..1); see :meth:`~ganclip.plan.Plan.camera`
         palette : np.ndarray [shape=(B, K, 3)] or None, RGB 0..1 from dark to light; None
             takes one from the class style
+        symmetry : np.ndarray [shape=(B, 2)] or None: order (0 none, 2 mirror, k >= 3
+            kaleidoscope) and amount 0..1 (:meth:`~ganclip.plan.Plan.folds`)
 
         Returns
         -------
@@ -301,7 +326,8 @@ class CPPN:
         z, y = as_tensor(z), as_tensor(y)
         trunc = as_tensor(truncation).view(-1, 1)
         cam = None if camera is None else as_tensor(camera)
-        field, style = self._network(z, y, trunc, cam)
+        folds = None if symmetry is None else as_tensor(symmetry)
+        field, style = self._network(z, y, trunc, cam, folds)
         flash = torch.zeros(len(z), device=self.device) if cam is None else cam[:, 4]
         tables = self._tables(style, self._palette(style, None if palette is None
                                                    else as_tensor(palette)), flash)
