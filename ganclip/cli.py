@@ -328,15 +328,18 @@ def main(argv=None) -> int:
     except EOFError:
         print("error: no answer given (stdin closed)", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (ganclip types | head): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
         kept = getattr(exc, "kept", None)
         print(f"error: interrupted ({signal.Signals(signum).name}); "
               + (f"{kept}: run the same command again (or add --resume) to go on" if kept
                  else "nothing was kept"), file=sys.stderr)
-        if any(t.name == "ganclip-generator" and t.is_alive() for t in threading.enumerate()):
-            # the generator's batch is still running in its thread; letting the interpreter
-            # finalise torch under it aborts the process, so leave at once (files are closed)
+        if any(t.name == "ganclip-encoder" and t.is_alive() for t in threading.enumerate()):
+            # the encoder is still inside FFmpeg in its thread; letting the interpreter
+            # finalise under it can abort the process, so leave at once (files are closed)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(128 + signum)

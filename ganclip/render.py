@@ -347,8 +347,9 @@ def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: l
                 for first in range(parts[k][0], parts[k][1], batch):
                     last = min(first + batch, parts[k][1])
                     encoder.put(k, _frames(generator, spec, plan, first, last, size))
-                    if job.generator.device == "cpu":  # the cores go where the work waits
-                        torch_threads(DRAW_THREADS if encoder.behind else threads)
+                    if job.generator.device == "cpu":  # the cores go where the work is
+                        torch_threads(DRAW_THREADS if encoder.load() > BUSY_ENCODER
+                                      else threads)
                     bar.update(last - first)
                     done += last - first
                     if progress is not None:
@@ -364,6 +365,7 @@ def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: l
 AHEAD = 2  # batches drawn ahead of the encoder
 DRAW_THREADS = 1  # torch threads drawing beside a busy encoder on the CPU: with all the
 # cores, each OpenMP barrier waits on a thread the encoder has preempted, and both slow down
+BUSY_ENCODER = 0.3  # share of the wall time the encoder works for to count as busy
 
 
 def torch_threads(n: int | None) -> int | None:
@@ -389,14 +391,12 @@ class _Encoder:
         self.queue: queue.Queue = queue.Queue(maxsize=AHEAD)
         self.stop = threading.Event()
         self.error: BaseException | None = None
-        self.behind = False  # whether the last batch had to wait for the encoder
+        self.busy, self.began = 0.0, time.perf_counter()  # seconds encoding, since
         self.thread = threading.Thread(target=self._run, daemon=True, name="ganclip-encoder")
         self.thread.start()
 
     def put(self, k: int, frames: np.ndarray) -> None:
-        """Hand over a batch of segment ``k``; waits while :data:`AHEAD` batches wait, and
-        then says so (:attr:`behind`)."""
-        self.behind = self.queue.full()
+        """Hand over a batch of segment ``k``; waits while :data:`AHEAD` batches wait."""
         while True:
             self._raise()
             try:
@@ -404,6 +404,10 @@ class _Encoder:
                 return
             except queue.Full:
                 pass
+
+    def load(self) -> float:
+        """The share of the time since it started that the encoder has been working."""
+        return self.busy / max(time.perf_counter() - self.began, 1e-9)
 
     def finish(self) -> None:
         """Encode what is left, close the last segment, and stop."""
@@ -443,7 +447,9 @@ class _Encoder:
                         self.work.segment(k), fps=self.plan.fps, size=self.size,
                         frames_dir=self.job.frames_dir, first_frame=self.parts[k][0],
                         crf=gen.quality, preset=gen.preset), k
+                began = time.perf_counter()
                 writer.write(frames)
+                self.busy += time.perf_counter() - began
                 a, b = self.parts[k]
                 if writer.count == b - a:  # the segment is whole: kept from here on
                     writer.close()

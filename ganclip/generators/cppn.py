@@ -28,7 +28,7 @@ Speed at any size: the network's output is smooth, so it is computed on a grid o
 at most :data:`FIELD_PIXELS` (the detail it has, not the output's size), scaled up
 bilinearly, and coloured by one lookup per pixel in a per-frame table of the palette,
 bands, inking and flash (:meth:`CPPN._colour`), at the frame's size up to
-:data:`COLOUR_PIXELS` (1280×720). A larger frame is coloured at up to half its side and
+:data:`COLOUR_PIXELS` (960×540). A larger frame is coloured at up to half its side and
 scaled up by the encoder in the pass that converts it to YUV, where scaling costs next
 to nothing.
 """
@@ -47,9 +47,9 @@ ACTIVATIONS = ("sin", "tanh", "bump", "tanh")  # one per layer: waves, edges, bl
 FOURIER = 8  # random Fourier frequencies per band
 FOURIER_SCALES = (1.5, 4.0, 9.0)  # coarse, fine and finest bands: layered detail
 SYMMETRY = (3, 4, 5, 6)  # angular frequencies: k-fold rotational motifs
-FIELD_PIXELS = 320 * 180  # most grid points the network is computed on per frame
+FIELD_PIXELS = 256 * 144  # most grid points the network is computed on per frame
 FIELD_SCALE = 2  # and at least this factor below the output side
-COLOUR_PIXELS = 1280 * 720  # most pixels coloured per frame; larger frames are scaled up
+COLOUR_PIXELS = 960 * 540  # most pixels coloured per frame; larger frames are scaled up
 COLOUR_SCALE = 2.0  # by the encoder (free beside its colour conversion), by at most this
 MIN_MIX = 0.35  # every coordinate family feeds every look a little: no flat frames
 FIELD_GAIN = 1.4  # one standard deviation of the field spans this much of the ramp's logit
