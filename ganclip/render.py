@@ -333,9 +333,12 @@ def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: l
     """Draw and encode the unfinished segments ``todo``, each into its own file.
 
     The generator draws the next batch in this thread while an :class:`_Encoder` thread
-    encodes the last ones, with at most :data:`AHEAD` batches waiting in between. (Torch's
-    OpenMP runs at half speed in a thread other than the main one, so drawing stays here;
-    PyAV's encoder lets go of the GIL.)"""
+    encodes the last ones, with at most :data:`AHEAD` batches waiting in between: memory
+    stays a few batches, and a GPU draws while the CPU encodes. (Torch's OpenMP runs at
+    half speed in a thread other than the main one, so drawing stays here; PyAV's encoder
+    lets go of the GIL.) On the CPU, while the encoder is busy (:data:`BUSY_ENCODER`) the
+    drawing takes :data:`DRAW_THREADS` thread and leaves it the other cores: at 1080p that
+    makes a cppn render 1.3x faster than drawing on every core beside it."""
     parts, batch = segments(len(plan), plan.fps), job.generator.batch
     with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
         done = work.done_frames(plan)

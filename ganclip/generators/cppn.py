@@ -190,10 +190,11 @@ class CPPN:
         amount): 2 mirrors left onto right, k >= 3 folds the plane into k mirrored wedges
         round the centre (a kaleidoscope). ``amount`` blends the folded coordinates with the
         plain ones, so a symmetry comes and goes gradually."""
-        if folds is None or not torch.any(folds[:, 1] > 0):
+        folding = None if folds is None else (folds[:, 1] > 0) & (folds[:, 0] >= 2)
+        if folding is None or not torch.any(folding):
             return xy
         xy = xy.clone()
-        for b in torch.nonzero(folds[:, 1] > 0).flatten().tolist():
+        for b in torch.nonzero(folding).flatten().tolist():
             order, amount = int(folds[b, 0]), float(folds[b, 1])
             x, y = xy[b, :, 0], xy[b, :, 1]
             if order == 2:
