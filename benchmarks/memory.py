@@ -1,6 +1,6 @@
 """Peak RSS of a render as the song gets longer: it should stay flat.
 
-    python benchmarks/memory.py [--minutes 1 10] [--size 128] [--fps 30]
+    python benchmarks/memory.py [--minutes 1 10] [--size 128 | WxH | 4k] [--fps 30]
 
 Each song is the demo track looped to the length wanted, written as FLAC; each
 render runs in its own process and its peak RSS comes from the OS (wait4).
@@ -44,7 +44,7 @@ def peak_rss(argv) -> tuple[float, float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10])
-    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--size", default="128", help="WxH, one side, or a preset")
     parser.add_argument("--fps", type=float, default=30)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

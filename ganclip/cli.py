@@ -2,7 +2,8 @@
 
 ``ganclip render SONG`` makes a video, ``ganclip types`` lists image types, and
 ``ganclip`` alone in a terminal asks for GAN_PI-2's choices (track, frame rate, image
-types, transitions, size) one by one.
+types, transitions, frame shape, camera) one by one; a wrong answer is asked again in
+plain words ("a whole number from 1 to 18, e.g. 6").
 """
 
 from __future__ import annotations

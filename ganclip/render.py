@@ -433,8 +433,7 @@ class _Encoder:
     def _run(self) -> None:
         from ganclip.video import VideoWriter
 
-        writer, current = None, None
-        gen = self.job.generator
+        writer, gen = None, self.job.generator
         try:
             while True:
                 try:
@@ -446,10 +445,10 @@ class _Encoder:
                 if k is None:
                     return
                 if writer is None:
-                    writer, current = VideoWriter(
+                    writer = VideoWriter(
                         self.work.segment(k), fps=self.plan.fps, size=self.size,
                         frames_dir=self.job.frames_dir, first_frame=self.parts[k][0],
-                        crf=gen.quality, preset=gen.preset), k
+                        crf=gen.quality, preset=gen.preset)
                 began = time.perf_counter()
                 writer.write(frames)
                 self.busy += time.perf_counter() - began

@@ -14,7 +14,7 @@ from ganclip.generators.cppn import CPPN
 from ganclip.imagetypes import BUILTIN_TYPES
 from ganclip.options import SIZE_PRESETS, parse_size
 from ganclip.plan import Plan
-from synth import SR, groove, pad
+from synth import groove, pad
 
 STILL = dict(pulse=0, motion=0, zoom=0, rotate=0, shake=0, flash=0, truncation_range=(1, 1),
              type_names=["coral reef"])  # nothing moves
