@@ -142,7 +142,7 @@ def test_a_song_uploaded_in_the_page_renders_and_plays(page, tmp_path):
     assert page.locator('#download a[download="three seconds.mp4"]').count() == 1
     page.click("#analyse")  # and the analysis figure, for the README's picture
     page.locator("#analysis img").wait_for(timeout=120000)
-    expect(page.locator("#status")).to_contain_text("BPM", timeout=30000)
+    expect(page.locator("#status")).to_contain_text("tempo confidence", timeout=30000)
     page.screenshot(path=str(DOCS / "web.png"), full_page=True)
 
 
