@@ -59,11 +59,11 @@ def warp(frames: np.ndarray, camera: np.ndarray | None, size: tuple[int, int]) -
     if camera is None:
         camera = np.tile(np.array([1, 0, 0, 0, 0], np.float32), (b, 1))
     cam = torch.as_tensor(np.asarray(camera, np.float32))
-    x = torch.as_tensor(frames).permute(0, 3, 1, 2).float()
-    grid = _grid(cam, out_w, out_h, w / h)
-    out = F.grid_sample(x, grid, mode="bicubic", padding_mode="reflection",
-                        align_corners=False)
-    flash = (FLASH_LIFT * cam[:, 4]).view(-1, 1, 1, 1)
-    out = out + (255 - out).clamp(min=0) * flash
-    return out.clamp_(0, 255).add_(0.5).to(torch.uint8).permute(0, 2, 3, 1).contiguous() \
-        .numpy()
+    out = np.empty((b, out_h, out_w, 3), np.uint8)
+    for i in range(b):  # a frame at a time: a 4K grid and its float picture are 170 MB
+        x = torch.as_tensor(frames[i:i + 1]).permute(0, 3, 1, 2).float()
+        one = F.grid_sample(x, _grid(cam[i:i + 1], out_w, out_h, w / h), mode="bicubic",
+                            padding_mode="reflection", align_corners=False)
+        one = one + (255 - one).clamp(min=0) * (FLASH_LIFT * float(cam[i, 4]))
+        out[i] = one.clamp_(0, 255).add_(0.5).to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    return out
