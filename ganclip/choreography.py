@@ -439,10 +439,11 @@ def _camera(features, hits, at: np.ndarray, settings: ReactiveSettings, rng) -> 
                    seconds=ZOOM_SECONDS, rate=rate)
     phase = np.interp(at, features.times, np.concatenate([[0.0], np.cumsum(flow[:-1])])
                       / rate * ROTATE_RATE)
-    anchors = rng.uniform(-1, 1, int(np.ceil(phase[-1] if len(phase) else 0)) + 4)
+    anchors = rng.uniform(-1.5, 1.5, int(np.ceil(phase[-1] if len(phase) else 0)) + 4)
     anchors[0] = 0.0  # the song starts square to the frame
-    angle = settings.rotate * ROTATE_MAX * np.clip(
-        CubicSpline(np.arange(len(anchors)), anchors)(phase), -1, 1)
+    # tanh: within ±1 without the flat tops a clip would give where the spline overshoots
+    angle = settings.rotate * ROTATE_MAX * np.tanh(
+        CubicSpline(np.arange(len(anchors)), anchors)(phase))
     directions = rng.standard_normal((len(times), 2))
     directions /= np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-9)
     short = np.full(len(times), SHAKE_DECAY)

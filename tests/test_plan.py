@@ -32,3 +32,26 @@ def test_the_part_of_the_song_is_a_field_that_round_trips(song, tmp_path):
     with pytest.raises(BadInputError, match="z is 128-d but the generator takes 64"):
         back.check(64, 1000)
     back.check(128, 1000)
+
+
+def test_the_camera_palettes_and_symmetry_are_saved_with_the_plan(song, tmp_path):
+    plan = ganclip.analyze(song, fps=10, type_names=["snow country", "coral reef"])
+    assert plan.zoom.shape == plan.angle.shape == plan.flash.shape == (len(plan),)
+    assert plan.shift.shape == (len(plan), 2) and plan.palettes.shape == (2, 5, 3)
+    assert plan.symmetry.tolist() == [6, 0]
+    plan.save(tmp_path / "p.npz")
+    back = Plan.load(tmp_path / "p.npz")
+    for name in ("zoom", "angle", "shift", "flash", "palettes", "symmetry"):
+        assert np.array_equal(getattr(back, name), getattr(plan, name)), name
+    assert back.camera(0, 3).shape == (3, 5) and back.palette(0, 3).shape == (3, 5, 3)
+
+
+def test_a_version_3_plan_loads_with_a_still_camera(song, tmp_path):
+    plan = ganclip.analyze(song, fps=10)
+    arrays = dict(np.load(plan.save(tmp_path / "v4.npz")))
+    for name in ("zoom", "angle", "shift", "flash", "palettes", "symmetry"):
+        arrays.pop(name)
+    np.savez(tmp_path / "v3.npz", **{**arrays, "version": 3})
+    old = Plan.load(tmp_path / "v3.npz")
+    assert np.all(old.zoom == 1) and np.all(old.angle == 0) and np.all(old.flash == 0)
+    assert old.palette(0, 2) is None and not old.folds(0, 2).any()
