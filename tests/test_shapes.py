@@ -207,3 +207,30 @@ def test_the_plan_folds_by_the_symmetric_type_that_weighs_most():
                 type_names=("plain", "snow", "mirror"), symmetry=[0, 6, 2])
     assert plan.folds(0, n).tolist() == [[0, 0], [6, pytest.approx(0.7)],
                                          [2, pytest.approx(0.5)]]
+
+
+def test_a_section_that_starts_much_louder_is_a_drop():
+    from ganclip.choreography import drops
+    from ganclip.features import song_features
+    from synth import SR
+
+    beats = np.arange(0.25, 20, 0.5)
+    quiet = 0.15 * groove(beats[beats < 10], 10) + pad([110, 165], 10, amp=0.05)
+    loud = groove(beats[beats >= 10] - 10, 10, seed=1, bright=True) + pad([220, 330], 10,
+                                                                          amp=0.1)
+    song = np.concatenate([quiet, loud]).astype(np.float32)
+    found = drops(song_features([song], sr=SR))
+    assert len(found) == 1 and abs(found[0] - 10) < 0.5
+
+
+def test_the_drop_is_the_camera_s_biggest_push(write_wav):
+    beats = np.arange(0.25, 20, 0.5)
+    quiet = 0.15 * groove(beats[beats < 10], 10) + pad([110, 165], 10, amp=0.05)
+    loud = groove(beats[beats >= 10] - 10, 10, seed=1, bright=True) + pad([220, 330], 10,
+                                                                          amp=0.1)
+    song = np.concatenate([quiet, loud])
+    plan = ganclip.analyze(write_wav(0.8 * song / np.abs(song).max()), fps=30)
+    peak = plan.times[np.argmax(plan.zoom)]
+    assert abs(peak - 10) < 0.5
+    after = plan.zoom[(plan.times > 12)]
+    assert plan.zoom.max() - 1 > 1.3 * (after.max() - 1)  # beyond any beat after it
