@@ -426,11 +426,27 @@ def _hit_curve(hits, at: np.ndarray, *, weight: np.ndarray,
     times, _, own = hits
     decay = own if decay is None else decay
     out = np.zeros(len(at))
-    for k in np.flatnonzero(weight > 0):
+    for k in np.flatnonzero(weight):  # a shake's weights are signed
         first = np.searchsorted(at, times[k])
         last = np.searchsorted(at, times[k] + 8 * decay[k])
         out[first:last] += weight[k] * _envelope(at[first:last] - times[k], decay[k])
     return out
+
+
+def _with_drops(features, hits):
+    """:func:`pulses`' hits and one more on each hit that starts a drop, :data:`DROP_HITS`
+    strong and settling over :data:`DROP_DECAY`: the camera lunges in. A louder section
+    that no hit starts within :data:`DROP_SNAP` (a swell) has no drop."""
+    times, strength, decay = hits
+    dropped = drops(features)
+    if len(times) and len(dropped):
+        nearest = times[np.abs(times[None] - dropped[:, None]).argmin(axis=1)]
+        dropped = nearest[np.abs(nearest - dropped) <= DROP_SNAP]
+    else:
+        dropped = dropped[:0]
+    extra = np.ones(len(dropped))
+    return (np.concatenate([times, dropped]), np.concatenate([strength, DROP_HITS * extra]),
+            np.concatenate([decay, DROP_DECAY * extra]))
 
 
 def _camera(features, hits, at: np.ndarray, settings: ReactiveSettings, rng) -> dict:
@@ -446,17 +462,7 @@ def _camera(features, hits, at: np.ndarray, settings: ReactiveSettings, rng) -> 
     """
     from scipy.interpolate import CubicSpline
 
-    times, strength, _ = hits
-    # a drop is one more hit on the hit that starts it, stronger and slower: the camera
-    # lunges in; a louder section that no hit starts (a swell) has no drop
-    dropped = drops(features)
-    if len(times) and len(dropped):
-        nearest = times[np.abs(times[None] - dropped[:, None]).argmin(axis=1)]
-        dropped = nearest[np.abs(nearest - dropped) <= DROP_SNAP]
-    else:
-        dropped = dropped[:0]
-    hits = (np.concatenate([times, dropped]), np.concatenate([strength, np.full(
-        len(dropped), DROP_HITS)]), np.concatenate([hits[2], np.full(len(dropped), DROP_DECAY)]))
+    hits = _with_drops(features, hits)
     times, strength, _ = hits
     rate = features.sr / features.hop
     loud = _smooth(_level(features.rms ** 2, sensitivity=settings.sensitivity),

@@ -175,6 +175,8 @@ def test_the_camera_is_the_same_at_any_frame_rate(write_wav, tmp_path):
         assert np.abs(slow - fast[1::2]).max() < 1e-5, name
     assert np.abs(plans[0].shift - plans[1].shift[1::2]).max() < 1e-5
     assert plans[0].zoom.max() > 1.05 and np.abs(plans[0].angle).max() > 0
+    shift = plans[0].shift  # jolts every way, not only right and up
+    assert np.all(shift.min(axis=0) < -0.005) and np.all(shift.max(axis=0) > 0.005)
 
 
 def test_presets_are_in_the_help_and_the_readme(capsys):
