@@ -46,7 +46,7 @@ HIDDEN = 32  # units per hidden layer
 ACTIVATIONS = ("sin", "tanh", "bump", "tanh")  # one per layer: waves, edges, blobs, edges
 FOURIER = 8  # random Fourier frequencies per band
 FOURIER_SCALES = (1.5, 4.0, 9.0)  # coarse, fine and finest bands: layered detail
-SYMMETRY = (3, 4, 5, 6)  # angular frequencies: k-fold rotational motifs
+ANGULAR = (3, 4, 5, 6)  # angular frequencies: k-fold rotational motifs
 FIELD_PIXELS = 256 * 144  # most grid points the network is computed on per frame
 FIELD_SCALE = 2  # and at least this factor below the output side
 COLOUR_PIXELS = 960 * 540  # most pixels coloured per frame; larger frames are scaled up
@@ -130,7 +130,7 @@ class CPPN:
         # each Fourier band (its sines, then all cosines)
         self.fourier = torch.cat([randn(2, FOURIER, std=s) for s in FOURIER_SCALES], 1)
         n_fourier = FOURIER * len(FOURIER_SCALES)
-        family = [0] * 3 + [1] * 3 + [2] * 2 * len(SYMMETRY) + [
+        family = [0] * 3 + [1] * 3 + [2] * 2 * len(ANGULAR) + [
             3 + j // FOURIER for j in range(n_fourier)] * 2
         self.family = torch.tensor(family, device=self.device)
         sizes = torch.bincount(self.family).float()
@@ -177,7 +177,7 @@ class CPPN:
         x, y = xy[..., :1], xy[..., 1:]
         r = torch.sqrt(x * x + y * y)
         theta = torch.atan2(y, x)
-        k = torch.tensor(SYMMETRY, dtype=xy.dtype, device=xy.device)
+        k = torch.tensor(ANGULAR, dtype=xy.dtype, device=xy.device)
         fourier = xy @ self.fourier  # [B, P, bands * FOURIER]
         return torch.cat([x, y, x * y, r, torch.cos(3.0 * r), torch.sin(5.0 * r),
                           torch.cos(theta * k) * r.clamp(max=1.0),
