@@ -236,3 +236,22 @@ def test_the_drop_is_the_camera_s_biggest_push(write_wav):
     assert abs(peak - 10) < 0.5
     after = plan.zoom[(plan.times > 12)]
     assert plan.zoom.max() - 1 > 1.3 * (after.max() - 1)  # beyond any beat after it
+
+def test_a_wide_render_stopped_in_its_second_segment_resumes_at_its_shape(write_wav,
+                                                                        tmp_path):
+    song = write_wav(groove(np.arange(0.25, 9, 0.5), 9.0) + pad([110], 9.0, amp=0.05))
+    output = tmp_path / "wide.mp4"
+
+    def stop(done, total):
+        if done >= 48:  # in the second 4 s segment at 10 fps
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ganclip.render(song, output=output, size="48x16", fps=10, batch=8, progress=stop,
+                       quiet=True)
+    assert (tmp_path / "wide.mp4.parts" / "segment_00000.mp4").exists()
+    with pytest.raises(BadInputError, match="size"):  # another shape is another render
+        ganclip.render(song, output=output, size="16x48", fps=10, quiet=True)
+    ganclip.render(song, output=output, resume=True, quiet=True)
+    frames, video_s, audio_s, _ = probe_video(output)
+    assert video_shape(output) == (48, 16) and frames == 90 and abs(video_s - audio_s) <= 0.1
