@@ -46,8 +46,10 @@ class Generator(Protocol):
         frames : np.ndarray [shape=(B, height, width, 3)], uint8 RGB
 
         A generator whose spec has ``camera=True`` also takes ``camera=`` [B, 5] (zoom,
-        angle, shift x, shift y, flash: :meth:`~ganclip.plan.Plan.camera`) and
-        ``palette=`` [B, K, 3] or None, and draws them itself.
+        angle, shift x, shift y, flash: :meth:`~ganclip.plan.Plan.camera`), ``palette=``
+        [B, K, 3] or None and ``symmetry=`` [B, 2] (:meth:`~ganclip.plan.Plan.folds`), and
+        draws them itself; its frames have the shape of ``size``, and may be smaller, for
+        the encoder to scale up.
         """
 
 
@@ -70,8 +72,8 @@ class GeneratorSpec:
     status: Callable[[], str] = lambda: "built in"  # for listings: "cached", "not cached, …"
     ready: Callable[..., bool] = lambda weights=None: True  # draws without a download?
     family: str | None = None  # what its weights are called in messages ("BigGAN")
-    camera: bool = False  # draws the plan's camera and palette itself, at exactly --size;
-    # else it draws a still picture that the render warps (ganclip.camera)
+    camera: bool = False  # draws the plan's camera, palette and symmetry itself, in the
+    # shape of --size; else it draws a still picture that the render warps (ganclip.camera)
     extends: bool = False  # load() takes fit="extend"|"crop" and draws wide or tall
     # frames itself when extending
 
