@@ -378,7 +378,7 @@ def test_derived_palette_is_deterministic_and_dark_to_light():
 
 def palette_entry(palette, *, kind=".toml"):
     if kind == ".json":
-        return json.dumps({"types": [{"name": "bad one", "classes": [["jellyfish", 1]], "palette": palette}]})
+        return entry(palette=palette)
     return f"[[type]]\nname = 'bad one'\nclasses = [['jellyfish', 1]]\npalette = {palette}\n"
 
 
@@ -511,11 +511,8 @@ def test_choose_types_errors(kwargs, match):
 
 @pytest.mark.parametrize("value", ["6", 13, -2, 2.5, True])
 def test_a_bad_symmetry_is_one_line_naming_the_type(value, tmp_path):
-    import json
-
     path = tmp_path / "mine.json"
-    path.write_text(json.dumps({"types": [{"name": "mine", "classes": [[1, 1]],
-                                           "symmetry": value}]}))
+    path.write_text(entry(name="mine", symmetry=value))
     with pytest.raises(ImageTypeError, match=r"mine.json: type 'mine': symmetry must be 0"):
         it.load_types_file(path)
 
