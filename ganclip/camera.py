@@ -16,7 +16,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FLASH_LIFT = 0.6  # a full flash brings colours this much of the way to white (as cppn's)
+FLASH_LIFT = 0.6  # a full flash brings colours this much of the way to white (cppn too)
+
+
+def frame_points(width: int, height: int, *, aspect: float | None = None) -> torch.Tensor:
+    """The pixel centres of a ``width`` × ``height`` grid in frame heights, y up: [P, 2]
+    (x, y), rows from the top. ``aspect`` is the frame's width / height when the grid is a
+    scaled copy of it whose rounding differs (default ``width / height``)."""
+    aspect = width / height if aspect is None else aspect
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width * 2 - 1
+    ys = 1 - (torch.arange(height, dtype=torch.float32) + 0.5) / height * 2
+    yy, xx = torch.meshgrid(ys, xs * aspect, indexing="ij")
+    return torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
+
+
+def seen(points: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    """Where each frame's camera looks for each of ``points`` [P, 2]: [B, P, 2].
+
+    The camera looks at ``shift``, turned by ``angle`` and magnified by ``zoom``: a frame
+    point ``p`` shows the scene at ``R(angle) p / zoom + shift``."""
+    zoom, angle, shift = camera[:, 0], camera[:, 1], camera[:, 2:4]
+    c, s = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    turn = torch.stack([torch.stack([c, s], 1), torch.stack([-s, c], 1)], 1)  # [B, 2, 2]
+    return torch.baddbmm(shift.unsqueeze(1), points.expand(len(camera), -1, -1), turn)
 
 
 def _grid(camera: torch.Tensor, out_w: int, out_h: int, source_aspect: float) -> torch.Tensor:
@@ -24,18 +46,10 @@ def _grid(camera: torch.Tensor, out_w: int, out_h: int, source_aspect: float) ->
 
     The source (aspect ``source_aspect``) is scaled to cover the output: its half height,
     in output frame heights, is ``max(1, output aspect / source aspect)``."""
-    aspect = out_w / out_h
-    xs = ((torch.arange(out_w, dtype=torch.float32) + 0.5) / out_w * 2 - 1) * aspect
-    ys = 1 - (torch.arange(out_h, dtype=torch.float32) + 0.5) / out_h * 2
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    p = torch.stack([xx, yy], -1).view(1, -1, 2)  # [1, H*W, 2]
-    zoom, angle, shift = camera[:, 0], camera[:, 1], camera[:, 2:4]
-    c, s = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    turn = torch.stack([torch.stack([c, s], 1), torch.stack([-s, c], 1)], 1)  # [B, 2, 2]
-    seen = torch.baddbmm(shift.unsqueeze(1), p.expand(len(camera), -1, -1), turn)
-    half_h = max(1.0, aspect / source_aspect)
+    half_h = max(1.0, out_w / out_h / source_aspect)
     scale = torch.tensor([1 / (half_h * source_aspect), -1 / half_h])  # y down in the grid
-    return (seen * scale).view(len(camera), out_h, out_w, 2)
+    return (seen(frame_points(out_w, out_h), camera) * scale).view(len(camera), out_h, out_w,
+                                                                  2)
 
 
 @torch.inference_mode()

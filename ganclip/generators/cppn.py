@@ -41,6 +41,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ganclip.camera import FLASH_LIFT, frame_points, seen
+
 STYLE_DIM = 64  # size of a class's style vector
 HIDDEN = 32  # units per hidden layer
 ACTIVATIONS = ("sin", "tanh", "bump", "tanh")  # one per layer: waves, edges, blobs, edges
@@ -55,7 +57,6 @@ MIN_MIX = 0.35  # every coordinate family feeds every look a little: no flat fra
 FIELD_GAIN = 1.4  # one standard deviation of the field spans this much of the ramp's logit
 LEVELS = 1024  # entries of the colour table along the palette ramp
 SHADES = 16  # entries of the colour table along the shading channel
-FLASH_LIFT = 0.6  # a full flash brings colours this much of the way to white
 PIECE = 4096  # pixels the network works on at a time, so its activations stay in cache
 BAND_ROWS = 24  # output rows coloured at a time
 N_GROUPS = 3 + len(FOURIER_SCALES)
@@ -144,13 +145,9 @@ class CPPN:
         self.out = randn(HIDDEN, 2, std=1.2 / math.sqrt(HIDDEN))
         self.look = randn(STYLE_DIM, 4, std=1.0 / math.sqrt(STYLE_DIM))  # bands, ink, …
         self.spare_palette = randn(STYLE_DIM, 4 * 3, std=1.0 / math.sqrt(STYLE_DIM))
-        w, h = self.field
-        aspect = self.size[0] / self.size[1]
-        # pixel centres of the field in frame heights, y up
-        xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w * 2 - 1
-        ys = 1 - (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2
-        yy, xx = torch.meshgrid(ys, xs * aspect, indexing="ij")
-        self.grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(self.device)  # [P, 2]
+        # the field's pixel centres in frame heights, y up: [P, 2]
+        self.grid = frame_points(*self.field, aspect=self.size[0] / self.size[1]).to(
+            self.device)
 
     def styles(self, y: torch.Tensor) -> torch.Tensor:
         """Style of each class vector: the class styles mixed by ``y``, kept at unit scale.
@@ -161,16 +158,11 @@ class CPPN:
         return (y @ self.class_style) / norm
 
     def _coordinates(self, camera: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """Each frame's pixel coordinates after its camera: [B, P, 2].
-
-        The camera looks at ``shift``, turned by ``angle`` and magnified by ``zoom``: a
-        frame pixel at ``p`` shows the scene at ``R(angle) p / zoom + shift``."""
+        """Each frame's pixel coordinates after its camera (:func:`ganclip.camera.seen`):
+        [B, P, 2]."""
         if camera is None:
             return self.grid.expand(batch, -1, -1)
-        zoom, angle, shift = camera[:, 0], camera[:, 1], camera[:, 2:4]
-        c, s = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        turn = torch.stack([torch.stack([c, s], 1), torch.stack([-s, c], 1)], 1)  # [B, 2, 2]
-        return torch.baddbmm(shift.unsqueeze(1), self.grid.expand(batch, -1, -1), turn)
+        return seen(self.grid, camera)
 
     def _features(self, xy: torch.Tensor) -> torch.Tensor:
         """Every coordinate feature of every pixel, family after family: [B, P, n_features]."""
