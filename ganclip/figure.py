@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ganclip.files import atomic_path
+from ganclip.plan import fold_weights
 
 THUMB = 128  # pixels, side of a thumbnail
 
@@ -64,7 +65,7 @@ def thumbnails(plan, generator, *, palette: bool = False) -> np.ndarray:
     rows = plan.mix.argmax(axis=0)
     z, y, t = plan.z[rows], plan.classes, plan.truncation[rows]
     if palette and plan.palettes.shape[1]:
-        folds = np.stack([plan.symmetry, plan.symmetry > 0], 1).astype(np.float32)
+        folds = fold_weights(np.eye(len(plan.type_names)), plan.symmetry)  # each type pure
         return generator(z, y, t, palette=plan.palettes, symmetry=folds)
     return generator(z, y, t)
 

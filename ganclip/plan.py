@@ -22,6 +22,23 @@ CAMERA = ("zoom", "angle", "shift", "flash")  # per-frame arrays, still camera w
 PALETTE_COLOURS = 5  # colours of each image type's palette ramp in a plan
 
 
+def fold_weights(mix: np.ndarray, symmetry) -> np.ndarray:
+    """The symmetry of pictures mixing image types by ``mix`` [B, N], the types' orders
+    ``symmetry`` [N] (0 none, 2 mirror, k kaleidoscope): np.ndarray [shape=(B, 2)], float32
+    columns order and amount (0..1). The order is that of the symmetric type that weighs
+    most, the amount the weight of the types of that order, so a change to or from a
+    symmetric type folds the scene gradually; 0, 0 where no symmetric type weighs."""
+    mix, symmetry = np.asarray(mix), np.asarray(symmetry)
+    out = np.zeros((len(mix), 2), np.float32)
+    if not np.any(symmetry):
+        return out
+    weights = np.where(symmetry[None] > 0, mix, 0.0)
+    order = np.where(weights.max(axis=1) > 0, symmetry[weights.argmax(axis=1)], 0)
+    out[:, 0] = order
+    out[:, 1] = np.where(order > 0, (mix * (symmetry[None] == order[:, None])).sum(1), 0.0)
+    return out
+
+
 @dataclass
 class Plan:
     """What to draw at every video frame.
@@ -162,21 +179,9 @@ class Plan:
         return np.einsum("bn,nkc->bkc", self.mix[start:stop], self.palettes)
 
     def folds(self, start: int, stop: int) -> np.ndarray:
-        """Each frame's symmetry: np.ndarray [shape=(B, 2)], float32 columns order (0 none,
-        2 mirror, k kaleidoscope) and amount (0..1): the order of the symmetric image type
-        that weighs most in the frame, and the weight of the types of that order, so a
-        change to or from a symmetric type folds the scene gradually."""
-        mix = self.mix[start:stop]
-        out = np.zeros((len(mix), 2), np.float32)
-        if not np.any(self.symmetry):
-            return out
-        weights = np.where(self.symmetry[None] > 0, mix, 0.0)
-        top = weights.argmax(axis=1)
-        order = self.symmetry[top]
-        out[:, 0] = order
-        out[:, 1] = np.where(order > 0, (mix * (self.symmetry[None] == order[:, None])).sum(1),
-                             0.0)
-        return out
+        """Each frame's symmetry (:func:`fold_weights` of its mix): np.ndarray
+        [shape=(B, 2)], float32 order and amount."""
+        return fold_weights(self.mix[start:stop], self.symmetry)
 
     def save(self, path) -> Path:
         """Write the plan as ``.npz``, atomically (a crash leaves no half file)."""

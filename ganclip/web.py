@@ -143,10 +143,10 @@ def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
     """One small picture of each image type, by the built-in generator."""
     from ganclip.choreography import type_arrays
     from ganclip.generators import BUILT_IN, load_generator
-    from ganclip.plan import PALETTE_COLOURS
+    from ganclip.plan import PALETTE_COLOURS, fold_weights
 
     palettes = np.stack([t.palette_array(PALETTE_COLOURS) for t in types])
-    folds = np.array([[t.symmetry, t.symmetry > 0] for t in types], np.float32)
+    folds = fold_weights(np.eye(len(types)), [t.symmetry for t in types])  # each type pure
     frames = load_generator(BUILT_IN, size=THUMB, seed=0)(*type_arrays(types),
                                                           palette=palettes, symmetry=folds)
     return [(frame, t.name) for frame, t in zip(frames, types)]
