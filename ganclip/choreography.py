@@ -198,6 +198,18 @@ def _level(power: np.ndarray, *, sensitivity: float, top_db: float = 30.0) -> np
     return np.clip(1 + (db - ref) * sensitivity / top_db, 0, 1).astype(np.float32)
 
 
+def _loudness(features, settings: ReactiveSettings, *, seconds: float,
+              harmonic: bool = False) -> np.ndarray:
+    """The song's loudness per feature row, 0..1 (:func:`_level`), smoothed over
+    ``seconds``; with ``harmonic`` only its harmonic share: sustained sound, not drums."""
+    power = features.rms ** 2
+    if harmonic:
+        power = power * (features.harmonic
+                         / np.maximum(features.harmonic + features.percussive, 1e-20))
+    return _smooth(_level(power, sensitivity=settings.sensitivity), seconds=seconds,
+                   rate=features.sr / features.hop)
+
+
 def _envelope(tau: np.ndarray, decay) -> np.ndarray:
     """A pulse's shape ``tau`` seconds after its hit: a 5 ms rise, then exponential decay."""
     return np.where(tau >= 0, np.minimum(np.maximum(tau, 0) / ATTACK, 1.0)
@@ -321,9 +333,7 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     for a in range(0, n_frames, FRAME_CHUNK):
         z[a:a + FRAME_CHUNK] += mix[a:a + FRAME_CHUNK] @ base
     np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
-    rate = features.sr / features.hop  # feature rows per second
-    loud = _smooth(_level(features.rms ** 2, sensitivity=settings.sensitivity),
-                   seconds=settings.smoothing, rate=rate)
+    loud = _loudness(features, settings, seconds=settings.smoothing)
     lo, hi = settings.truncation_range
     factor = lo + (hi - lo) * np.interp(at, features.times, loud)
     truncation = np.clip((mix @ truncs) * factor, 0.02, 1.0).astype(np.float32)
@@ -354,10 +364,8 @@ def _drift(features, at: np.ndarray, settings: ReactiveSettings, rng,
     from scipy.interpolate import CubicSpline
 
     rate = features.sr / features.hop
-    # the harmonic part of the loudness: sustained sound moves, drums alone mostly pulse
-    share = features.harmonic / np.maximum(features.harmonic + features.percussive, 1e-20)
-    energy = _smooth(_level(features.rms ** 2 * share, sensitivity=settings.sensitivity),
-                     seconds=settings.smoothing, rate=rate)
+    # sustained sound moves, drums alone mostly pulse
+    energy = _loudness(features, settings, seconds=settings.smoothing, harmonic=True)
     energy_at = np.interp(at, features.times, energy)
     phase = np.concatenate([[0.0], np.cumsum(energy[:-1])]) / rate * DRIFT_RATE \
         * settings.motion
@@ -465,14 +473,11 @@ def _camera(features, hits, at: np.ndarray, settings: ReactiveSettings, rng) -> 
     hits = _with_drops(features, hits)
     times, strength, _ = hits
     rate = features.sr / features.hop
-    loud = _smooth(_level(features.rms ** 2, sensitivity=settings.sensitivity),
-                   seconds=ZOOM_SECONDS, rate=rate)
+    loud = _loudness(features, settings, seconds=ZOOM_SECONDS)
     push = _hit_curve(hits, at, weight=strength)
     zoom = np.exp(settings.zoom * (ZOOM_PUSH * np.minimum(push, DROP_HITS)
                                    + ZOOM_DRIFT * np.interp(at, features.times, loud)))
-    share = features.harmonic / np.maximum(features.harmonic + features.percussive, 1e-20)
-    flow = _smooth(_level(features.rms ** 2 * share, sensitivity=settings.sensitivity),
-                   seconds=ZOOM_SECONDS, rate=rate)
+    flow = _loudness(features, settings, seconds=ZOOM_SECONDS, harmonic=True)
     phase = np.interp(at, features.times, np.concatenate([[0.0], np.cumsum(flow[:-1])])
                       / rate * ROTATE_RATE)
     anchors = rng.uniform(-1, 1, int(np.ceil(phase[-1] if len(phase) else 0)) + 4)
