@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from ganclip.errors import BadInputError, GanclipError, one_line
@@ -338,12 +337,6 @@ def main(argv=None) -> int:
         print(f"error: interrupted ({signal.Signals(signum).name}); "
               + (f"{kept}: run the same command again (or add --resume) to go on" if kept
                  else "nothing was kept"), file=sys.stderr)
-        if any(t.name == "ganclip-encoder" and t.is_alive() for t in threading.enumerate()):
-            # the encoder is still inside FFmpeg in its thread; letting the interpreter
-            # finalise under it can abort the process, so leave at once (files are closed)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(128 + signum)
         return 128 + signum
 
 
