@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -332,18 +330,26 @@ def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: l
           size: tuple[int, int], progress, quiet: bool) -> None:
     """Draw and encode the unfinished segments ``todo``, each into its own file.
 
-    The generator draws the next batch in this thread while an :class:`_Encoder` thread
-    encodes the last ones, with at most :data:`AHEAD` batches waiting in between: memory
+    The generator draws the next batch in this thread while a
+    :class:`~ganclip.video.SegmentEncoder` thread encodes the last ones, with at most
+    :data:`~ganclip.video.AHEAD` batches waiting in between: memory
     stays a few batches, and a GPU draws while the CPU encodes. (Torch's OpenMP runs at
     half speed in a thread other than the main one, so drawing stays here; PyAV's encoder
     lets go of the GIL.) On the CPU, while the encoder is busy (:data:`BUSY_ENCODER`) the
     drawing takes :data:`DRAW_THREADS` thread and leaves it the other cores: at 1080p that
     makes a cppn render 1.3x faster than drawing on every core beside it."""
+    from ganclip.video import SegmentEncoder, VideoWriter
+
     parts, batch = segments(len(plan), plan.fps), job.generator.batch
     with _progress(total=len(plan), unit="frame", desc="render", quiet=quiet) as bar:
         done = work.done_frames(plan)
         bar.update(done)
-        encoder = _Encoder(job, work, plan, size)
+        gen = job.generator
+        encoder = SegmentEncoder(
+            lambda k: VideoWriter(work.segment(k), fps=plan.fps, size=size,
+                                  frames_dir=job.frames_dir, first_frame=parts[k][0],
+                                  crf=gen.quality, preset=gen.preset),
+            lengths=[b - a for a, b in parts], on_finished=lambda k: _done(k, parts))
         threads = torch_threads(None)
         try:
             for k in todo:
@@ -365,7 +371,6 @@ def _draw(job: RenderJob, work: WorkFolder, plan: Plan, generator, spec, todo: l
             torch_threads(threads)
 
 
-AHEAD = 2  # batches drawn ahead of the encoder
 DRAW_THREADS = 1  # torch threads drawing beside a busy encoder on the CPU: with all the
 # cores, each OpenMP barrier waits on a thread the encoder has preempted, and both slow down
 BUSY_ENCODER = 0.3  # share of the wall time the encoder works for to count as busy
@@ -382,86 +387,6 @@ def torch_threads(n: int | None) -> int | None:
     if n is not None:
         torch.set_num_threads(n)
     return before
-
-
-class _Encoder:
-    """A thread that encodes the batches it is given into their segments' files, each
-    finished (and renamed into place) with its last frame."""
-
-    def __init__(self, job: RenderJob, work: WorkFolder, plan: Plan, size: tuple[int, int]):
-        self.job, self.work, self.plan, self.size = job, work, plan, size
-        self.parts = segments(len(plan), plan.fps)
-        self.queue: queue.Queue = queue.Queue(maxsize=AHEAD)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.busy, self.began = 0.0, time.perf_counter()  # seconds encoding, since
-        self.thread = threading.Thread(target=self._run, daemon=True, name="ganclip-encoder")
-        self.thread.start()
-
-    def put(self, k: int, frames: np.ndarray) -> None:
-        """Hand over a batch of segment ``k``; waits while :data:`AHEAD` batches wait."""
-        while True:
-            self._raise()
-            try:
-                self.queue.put((k, frames), timeout=0.1)
-                return
-            except queue.Full:
-                pass
-
-    def load(self) -> float:
-        """The share of the time since it started that the encoder has been working."""
-        return self.busy / max(time.perf_counter() - self.began, 1e-9)
-
-    def finish(self) -> None:
-        """Encode what is left, close the last segment, and stop."""
-        self.put(None, None)
-        while self.thread.is_alive():
-            self.thread.join(0.1)
-        self._raise()
-
-    def abort(self) -> None:
-        """Stop: what was handed over is still encoded (a batch or two), so a segment it
-        completes is kept; the unfinished segment is dropped."""
-        self.stop.set()
-        while self.thread.is_alive():
-            self.thread.join(0.1)
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def _run(self) -> None:
-        from ganclip.video import VideoWriter
-
-        writer, gen = None, self.job.generator
-        try:
-            while True:
-                try:
-                    k, frames = self.queue.get(timeout=0.1)
-                except queue.Empty:
-                    if self.stop.is_set():
-                        return
-                    continue
-                if k is None:
-                    return
-                if writer is None:
-                    writer = VideoWriter(
-                        self.work.segment(k), fps=self.plan.fps, size=self.size,
-                        frames_dir=self.job.frames_dir, first_frame=self.parts[k][0],
-                        crf=gen.quality, preset=gen.preset)
-                began = time.perf_counter()
-                writer.write(frames)
-                self.busy += time.perf_counter() - began
-                a, b = self.parts[k]
-                if writer.count == b - a:  # the segment is whole: kept from here on
-                    writer.close()
-                    _done(k, self.parts)
-                    writer = None
-        except BaseException as exc:  # handed to the drawing thread
-            self.error = exc
-        finally:
-            if writer is not None:  # stopped, or failed, inside a segment
-                writer.abort()
 
 
 def _done(k: int, parts) -> None:

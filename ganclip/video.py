@@ -4,6 +4,7 @@ Frames are encoded as soon as the generator draws them and the song's audio is
 interleaved alongside, so nothing grows with the song's length. The file is
 written under a temporary name in the target folder and renamed only once it is
 complete: a failed render never leaves a file under the final name.
+:class:`SegmentEncoder` runs writers in a thread of their own, beside the drawing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import errno
 import numbers
 import os
+import queue
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -304,3 +308,87 @@ class VideoWriter:
             self.abort()
         else:
             self.close()
+
+
+AHEAD = 2  # batches waiting for a SegmentEncoder at most
+
+
+class SegmentEncoder:
+    """A thread that encodes the batches it is given into a series of files (a render's
+    segments), while the caller draws the next batch; each file is finished, and renamed
+    into place, with its last frame.
+
+    Parameters
+    ----------
+    open_segment : callable ``k -> VideoWriter``, the writer of segment ``k``
+    lengths : sequence of int, the frames of each segment
+    on_finished : callable ``k -> None``, told once segment ``k`` is in place
+    """
+
+    def __init__(self, open_segment, *, lengths, on_finished=lambda k: None):
+        self.open_segment, self.lengths, self.on_finished = open_segment, lengths, on_finished
+        self.queue: queue.Queue = queue.Queue(maxsize=AHEAD)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.busy, self.began = 0.0, time.perf_counter()  # seconds encoding, since
+        self.thread = threading.Thread(target=self._run, daemon=True, name="ganclip-encoder")
+        self.thread.start()
+
+    def put(self, k: int, frames: np.ndarray) -> None:
+        """Hand over a batch of segment ``k``; waits while :data:`AHEAD` batches wait."""
+        while True:
+            self._raise()
+            try:
+                self.queue.put((k, frames), timeout=0.1)
+                return
+            except queue.Full:
+                pass
+
+    def load(self) -> float:
+        """The share of the time since it started that the encoder has been working."""
+        return self.busy / max(time.perf_counter() - self.began, 1e-9)
+
+    def finish(self) -> None:
+        """Encode what is left, close the last segment, and stop."""
+        self.put(None, None)
+        while self.thread.is_alive():
+            self.thread.join(0.1)
+        self._raise()
+
+    def abort(self) -> None:
+        """Stop: what was handed over is still encoded (a batch or two), so a segment it
+        completes is kept; the unfinished segment is dropped."""
+        self.stop.set()
+        while self.thread.is_alive():
+            self.thread.join(0.1)
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        writer = None
+        try:
+            while True:
+                try:
+                    k, frames = self.queue.get(timeout=0.1)
+                except queue.Empty:
+                    if self.stop.is_set():
+                        return
+                    continue
+                if k is None:
+                    return
+                if writer is None:
+                    writer = self.open_segment(k)
+                began = time.perf_counter()
+                writer.write(frames)
+                self.busy += time.perf_counter() - began
+                if writer.count == self.lengths[k]:  # the segment is whole: kept from here on
+                    writer.close()
+                    self.on_finished(k)
+                    writer = None
+        except BaseException as exc:  # handed to the drawing thread
+            self.error = exc
+        finally:
+            if writer is not None:  # stopped, or failed, inside a segment
+                writer.abort()
