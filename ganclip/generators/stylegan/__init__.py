@@ -1,0 +1,9 @@
+"""StyleGAN2, StyleGAN2-ADA and StyleGAN3 (configs T and R), written for ganclip.
+
+NVIDIA's training snapshots load as they are (``G_ema``), read as data by
+:mod:`~ganclip.generators.stylegan.snapshot` (the Python source they embed is never run),
+or from a ``.safetensors`` file with its JSON config (:mod:`…stylegan.formats`). The
+package, in reading order: ``snapshot`` (the safe reader), ``ops`` (FIR resampling),
+``layers`` (what both families share: fully connected layers, the mapping network),
+``stylegan2``, ``stylegan3``, ``formats`` (safetensors, conversion).
+"""
