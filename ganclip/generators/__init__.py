@@ -159,8 +159,47 @@ def available_models() -> list[str]:
     return ["auto", *REGISTRY]
 
 
+# suffix → spec_for(path): how a family reads a model file given as --model PATH
+FILE_KINDS: dict[str, Callable[[Path], GeneratorSpec]] = {}
+
+
+def register_file_kind(suffix: str, spec_for: Callable[[Path], GeneratorSpec]) -> None:
+    """Let ``--model PATH`` take files ending in ``suffix`` (".onnx"): ``spec_for(path)``
+    reads what it needs of the file (cheaply, before any analysis) and returns the spec
+    that loads it, named after the path; a bad file gets a one-line error."""
+    FILE_KINDS[suffix.lower()] = spec_for
+
+
+def is_model_file(name) -> bool:
+    """Whether a ``--model`` value names a file rather than a registered model."""
+    text = str(name)
+    return Path(text).suffix.lower() in FILE_KINDS or "/" in text or "\\" in text
+
+
+_FILE_SPECS: dict[tuple, GeneratorSpec] = {}  # (path, size, mtime) → spec: read a file once
+
+
+def file_spec(path) -> GeneratorSpec:
+    """The spec of a model file (``--model PATH``), read once per version of the file."""
+    path = Path(path).expanduser()
+    kinds = ", ".join(sorted(FILE_KINDS))
+    if path.suffix.lower() not in FILE_KINDS:
+        raise BadInputError(f"--model {path}: ganclip reads model files ending in {kinds}, "
+                            f"or a model name ({', '.join(available_models())})")
+    if not path.is_file():
+        raise BadInputError(f"--model {path}: no such file")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _FILE_SPECS:
+        _FILE_SPECS[key] = FILE_KINDS[path.suffix.lower()](path)
+    return _FILE_SPECS[key]
+
+
 def spec(name: str) -> GeneratorSpec:
-    """The registered spec of ``name`` (not ``auto``); a one-line error naming the choices."""
+    """The spec of ``name`` (not ``auto``): a registered model or a model file; a one-line
+    error naming the choices."""
+    if name not in REGISTRY and is_model_file(name):
+        return file_spec(name)
     return lookup(REGISTRY, name, what="model", choices=available_models())
 
 
@@ -176,7 +215,7 @@ def resolve_model(name: str, *, weights=None) -> tuple[str, str | None]:
     notice : str or None, one line for the user when ``auto`` chose
     """
     if name != "auto":
-        return spec(name).name, None
+        return spec(name).name, None  # a model file's spec is named after its path
     skipped = []
     for candidate in AUTO_PREFERENCE:
         chosen = REGISTRY.get(candidate)
@@ -218,7 +257,7 @@ class Prepared:
 def prepare(name: str = "auto", *, weights=None, quiet: bool = True) -> Prepared:
     """Resolve ``name`` and find (or fetch) its weights, before any long work."""
     name, notice = resolve_model(name, weights=weights)
-    chosen = REGISTRY[name]
+    chosen = spec(name)
     return Prepared(chosen, chosen.prepare(weights, download=True, quiet=quiet), notice)
 
 
