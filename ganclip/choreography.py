@@ -285,7 +285,8 @@ def pulses(features, *, sensitivity: float = 1.0):
 
 def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitions: int,
                   settings: ReactiveSettings = ReactiveSettings(), seed: int = 0,
-                  dim_z: int = 128, n_classes: int = 1000) -> Plan:
+                  dim_z: int = 128, n_classes: int = 1000,
+                  anchors: np.ndarray | None = None) -> Plan:
     """Beat pulses, loudness-driven drift, and an image type per section (or chroma mix).
 
     Everything is a function of time in seconds, sampled at the end of each frame's slice
@@ -313,10 +314,13 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     transitions : int >= 0, frames of blending at each section change
     seed : int, fixes pulse directions and the drift path
     dim_z, n_classes : int, the generator's latent width and class count
+    anchors : np.ndarray [shape=(N, num_ws, w_dim)] or None, the image types' looks in a
+        style-based generator's W space; then the types' base latents stay out of ``z``
+        (the generator blends the anchors in W) and the plan keeps them
 
     Returns
     -------
-    Plan, with ``beats`` and ``sections`` recorded
+    Plan, with ``beats``, ``sections`` and the style drives (:func:`style_drive`) recorded
     """
     rng = np.random.default_rng(seed)
     # a frame shows what was heard up to the end of its slice of audio: a hit inside the
@@ -330,7 +334,7 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
     mix, labels = _looks(features, at, settings, n_types=len(image_types),
                          transitions=transitions)
     base, classes, truncs = type_arrays(image_types, dim_z=dim_z, n_classes=n_classes)
-    for a in range(0, n_frames, FRAME_CHUNK):
+    for a in range(0, n_frames if anchors is None else 0, FRAME_CHUNK):
         z[a:a + FRAME_CHUNK] += mix[a:a + FRAME_CHUNK] @ base
     np.clip(z, -Z_LIMIT, Z_LIMIT, out=z)
     loud = _loudness(features, settings, seconds=settings.smoothing)
@@ -343,6 +347,7 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
         type_names=tuple(t.name for t in image_types), beats=features.beats.copy(),
         sections=features.sections.copy(), section_labels=features.section_labels.copy(),
         palettes=_palettes(image_types), symmetry=[t.symmetry for t in image_types], **camera,
+        anchors=anchors, drive=style_drive(features, hits, at, settings),
         settings={"mode": "reactive", "transitions": transitions, "seed": seed,
                   "tempo": features.tempo, "pulse": settings.pulse,
                   "motion": settings.motion, "smoothing": settings.smoothing,
@@ -350,6 +355,56 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
                   "truncation_range": list(settings.truncation_range),
                   "classes_from": settings.classes_from, "zoom": settings.zoom,
                   "rotate": settings.rotate, "shake": settings.shake, "flash": settings.flash})
+
+
+BASS_HZ = 150.0  # mel bands centred below this are the bass
+HIGH_HZ = 4000.0  # and above this the highs
+DRIVE_SECONDS = 0.04  # smoothing of the band levels: fast enough for a kick
+CHROMA_SECONDS = 0.5  # the harmony changes with the chords, not with every note
+
+
+def style_drive(features, hits, at: np.ndarray, settings: ReactiveSettings) -> np.ndarray:
+    """What a style-based generator's layers follow, at the times ``at``, each 0..1.
+
+    Columns (:data:`~ganclip.plan.DRIVE`): the bass (mel bands below :data:`BASS_HZ`) and
+    the hits' envelopes (``hits`` is :func:`pulses`'), which move the coarse layers; the
+    harmonic loudness, which paces the middle ones; the highs (above :data:`HIGH_HZ`), the
+    onset strength, and the 12 pitch classes (smoothed over :data:`CHROMA_SECONDS`,
+    summing to 1), for the fine layers and the noise.
+
+    Returns
+    -------
+    drive : np.ndarray [shape=(len(at), len(DRIVE))], float32
+    """
+    import librosa
+
+    from ganclip.features import FeatureSettings
+
+    rate = features.sr / features.hop
+    centres = librosa.mel_frequencies(features.mel.shape[0] + 2, fmin=FeatureSettings().fmin,
+                                      fmax=features.sr / 2)[1:-1]
+
+    def band(mask):
+        level = _level(features.mel[mask].sum(axis=0), sensitivity=settings.sensitivity)
+        return np.interp(at, features.times, _smooth(level, seconds=DRIVE_SECONDS, rate=rate))
+
+    times, strength, decay = hits
+    pulse = np.zeros(len(at))
+    for k in range(len(times)):
+        first, last = np.searchsorted(at, [times[k], times[k] + 8 * decay[k]])
+        pulse[first:last] += _envelope(at[first:last] - times[k], decay[k]) * strength[k]
+    onset = features.onset / max(float(np.percentile(features.onset, 95)), 1e-6) \
+        if len(features.onset) else features.onset
+    onset = np.interp(at, features.times, _smooth(np.clip(onset, 0, 1), seconds=DRIVE_SECONDS,
+                                                  rate=rate))
+    harmonic = np.interp(at, features.times, _loudness(features, settings,
+                                                       seconds=settings.smoothing, harmonic=True))
+    chroma = _smooth(features.chroma, seconds=CHROMA_SECONDS, rate=rate) ** 2
+    chroma = np.stack([np.interp(at, features.times, c) for c in chroma], axis=1)
+    chroma /= np.maximum(chroma.sum(axis=1, keepdims=True), 1e-9)
+    columns = [band(centres < BASS_HZ), np.minimum(pulse, 1.0), harmonic,
+               band(centres > HIGH_HZ), onset]
+    return np.clip(np.column_stack([*columns, chroma]), 0, 1).astype(np.float32)
 
 
 def _drift(features, at: np.ndarray, settings: ReactiveSettings, rng,

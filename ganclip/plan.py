@@ -15,11 +15,16 @@ import numpy as np
 from ganclip.errors import BadInputError
 from ganclip.files import atomic_path
 
-PLAN_VERSION = 4  # 2 added the feature times, 3 typed metadata and ``look``, 4 the camera
+PLAN_VERSION = 5  # 2 added the feature times, 3 typed metadata and ``look``, 4 the camera,
+# 5 the looks in W and the style drives
 Z_LIMIT = 2.0  # |z| bound, the range of BigGAN's truncated normal
 _ARRAYS = ("times", "z", "mix", "classes", "truncation", "look")
 CAMERA = ("zoom", "angle", "shift", "flash")  # per-frame arrays, still camera when absent
 PALETTE_COLOURS = 5  # colours of each image type's palette ramp in a plan
+PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+# the style drives, per frame, each 0..1: what a style-based generator's layers follow
+# (:func:`ganclip.choreography.style_drive`); chroma columns sum to 1
+DRIVE = ("bass", "pulse", "harmonic", "high", "onset", *(f"chroma {p}" for p in PITCHES))
 
 
 def fold_weights(mix: np.ndarray, symmetry) -> np.ndarray:
@@ -71,6 +76,10 @@ class Plan:
     flash: np.ndarray | None = None  # [T] float32 0..1 brightness lift
     palettes: np.ndarray | None = None  # [N, PALETTE_COLOURS, 3] float32 RGB 0..1 per type
     symmetry: np.ndarray | None = None  # [N] int per type: 0 none, 2 mirror, k kaleidoscope
+    # a style-based generator's looks: each type's anchor in its W space, and what drives
+    # its layers; absent (shape [N, 0, 0] and [T, 0]) for the others
+    anchors: np.ndarray | None = None  # [N, num_ws, w_dim] float32
+    drive: np.ndarray | None = None  # [T, len(DRIVE)] float32 0..1, or [T, 0]
 
     def __post_init__(self):
         if self.audio_seconds is None:
@@ -85,6 +94,10 @@ class Plan:
             self.palettes = np.zeros((len(self.type_names), 0, 3), np.float32)
         self.symmetry = np.zeros(len(self.type_names), np.int64) if self.symmetry is None \
             else np.asarray(self.symmetry, np.int64)
+        self.anchors = np.zeros((len(self.type_names), 0, 0), np.float32) \
+            if self.anchors is None else np.asarray(self.anchors, np.float32)
+        self.drive = np.zeros((n, 0), np.float32) if self.drive is None \
+            else np.asarray(self.drive, np.float32)
         if self.size is not None:
             self.size = tuple(int(v) for v in ((self.size, self.size) if np.isscalar(self.size)
                                                else self.size))
@@ -144,6 +157,12 @@ class Plan:
             problems.append(f"palettes {self.palettes.shape} for {types} types")
         if self.symmetry.shape != (types,) or np.any(self.symmetry < 0):
             problems.append(f"symmetry {self.symmetry.shape} for {types} types")
+        if self.anchors.ndim != 3 or len(self.anchors) != types or \
+                not np.all(np.isfinite(self.anchors)):
+            problems.append(f"anchors {self.anchors.shape} for {types} types")
+        if self.drive.ndim != 2 or len(self.drive) != n or \
+                self.drive.shape[1] not in (0, len(DRIVE)) or not np.all(np.isfinite(self.drive)):
+            problems.append(f"drive {self.drive.shape} for {n} frames")
         if n == 0:
             problems.append("no frames")
         return problems
@@ -183,6 +202,24 @@ class Plan:
         [shape=(B, 2)], float32 order and amount."""
         return fold_weights(self.mix[start:stop], self.symmetry)
 
+    @property
+    def has_anchors(self) -> bool:
+        """Whether the looks are anchors in a style-based generator's W space."""
+        return self.anchors.size > 0
+
+    def looks(self, start: int, stop: int) -> np.ndarray | None:
+        """Each frame's anchor in W, the looks' anchors mixed as the types are (a
+        transition is a straight line in W): np.ndarray [shape=(B, num_ws, w_dim)],
+        float32; None when the plan has no anchors."""
+        if not self.has_anchors:
+            return None
+        return np.einsum("bn,nlw->blw", self.mix[start:stop], self.anchors)
+
+    def drives(self, start: int, stop: int) -> np.ndarray | None:
+        """The style drives of frames ``start:stop`` ([B, len(DRIVE)], columns
+        :data:`DRIVE`), None when the plan has none (classic mode)."""
+        return self.drive[start:stop] if self.drive.shape[1] else None
+
     def save(self, path) -> Path:
         """Write the plan as ``.npz``, atomically (a crash leaves no half file)."""
         path = Path(path)
@@ -196,7 +233,7 @@ class Plan:
                     type_names=np.array(self.type_names, dtype=str), meta=json.dumps(meta),
                     beats=self.beats, sections=self.sections,
                     section_labels=self.section_labels, palettes=self.palettes,
-                    symmetry=self.symmetry,
+                    symmetry=self.symmetry, anchors=self.anchors, drive=self.drive,
                     **{k: getattr(self, k) for k in CAMERA})
         return path
 
@@ -223,12 +260,14 @@ class Plan:
         if not hasattr(data, "files") or "version" not in data.files:
             raise KeyError("version")
         version = int(data["version"])
-        if version not in (1, 2, 3, PLAN_VERSION):
+        if version not in (1, 2, 3, 4, PLAN_VERSION):
             raise BadInputError(f"{path}: plan version {version} is not supported "
                                 f"(this ganclip reads 1 to {PLAN_VERSION})")
         extra = {k: data[k] for k in ("beats", "sections", "section_labels") if version >= 2}
         if version >= 4:
             extra.update({k: data[k] for k in (*CAMERA, "palettes", "symmetry")})
+        if version >= 5:
+            extra.update({k: data[k] for k in ("anchors", "drive")})
         if version >= 3:
             meta = json.loads(str(data["meta"]))
             look = data["look"]
