@@ -354,7 +354,9 @@ def reactive_plan(features, *, fps: float, n_frames: int, image_types, transitio
                   "sensitivity": settings.sensitivity,
                   "truncation_range": list(settings.truncation_range),
                   "classes_from": settings.classes_from, "zoom": settings.zoom,
-                  "rotate": settings.rotate, "shake": settings.shake, "flash": settings.flash})
+                  "rotate": settings.rotate, "shake": settings.shake, "flash": settings.flash,
+                  "structure": settings.structure, "texture": settings.texture,
+                  "noise": settings.noise})
 
 
 BASS_HZ = 150.0  # mel bands centred below this are the bass
@@ -364,17 +366,22 @@ CHROMA_SECONDS = 0.5  # the harmony changes with the chords, not with every note
 
 
 def style_drive(features, hits, at: np.ndarray, settings: ReactiveSettings) -> np.ndarray:
-    """What a style-based generator's layers follow, at the times ``at``, each 0..1.
+    """What a style-based generator's layers follow, at the times ``at``.
 
-    Columns (:data:`~ganclip.plan.DRIVE`): the bass (mel bands below :data:`BASS_HZ`) and
-    the hits' envelopes (``hits`` is :func:`pulses`'), which move the coarse layers; the
-    harmonic loudness, which paces the middle ones; the highs (above :data:`HIGH_HZ`), the
-    onset strength, and the 12 pitch classes (smoothed over :data:`CHROMA_SECONDS`,
-    summing to 1), for the fine layers and the noise.
+    Columns (:data:`~ganclip.plan.DRIVE`), as Brouwer's audio-reactive StyleGAN
+    interpolations do it:
+
+    - **coarse** (the layout): the hits' envelopes (``hits`` is :func:`pulses'`) and the
+      bass (mel bands below :data:`BASS_HZ`), times ``settings.structure``;
+    - **middle**: the harmonic loudness that paces the drift, times ``settings.motion``;
+    - **fine** (texture, colour): half always, half the highs (above :data:`HIGH_HZ`),
+      times ``settings.texture``; they are steered by
+    - **chroma**: the 12 pitch classes, smoothed over :data:`CHROMA_SECONDS`, summing to 1;
+    - **noise**: the onset strength, times ``settings.noise``.
 
     Returns
     -------
-    drive : np.ndarray [shape=(len(at), len(DRIVE))], float32
+    drive : np.ndarray [shape=(len(at), len(DRIVE))], float32 >= 0
     """
     import librosa
 
@@ -402,9 +409,11 @@ def style_drive(features, hits, at: np.ndarray, settings: ReactiveSettings) -> n
     chroma = _smooth(features.chroma, seconds=CHROMA_SECONDS, rate=rate) ** 2
     chroma = np.stack([np.interp(at, features.times, c) for c in chroma], axis=1)
     chroma /= np.maximum(chroma.sum(axis=1, keepdims=True), 1e-9)
-    columns = [band(centres < BASS_HZ), np.minimum(pulse, 1.0), harmonic,
-               band(centres > HIGH_HZ), onset]
-    return np.clip(np.column_stack([*columns, chroma]), 0, 1).astype(np.float32)
+    coarse = np.clip(0.6 * np.minimum(pulse, 1.0) + 0.4 * band(centres < BASS_HZ), 0, 1)
+    fine = 0.5 + 0.5 * band(centres > HIGH_HZ)
+    return np.column_stack([coarse * settings.structure, harmonic * settings.motion,
+                            fine * settings.texture, np.clip(onset, 0, 1) * settings.noise,
+                            chroma]).astype(np.float32)
 
 
 def _drift(features, at: np.ndarray, settings: ReactiveSettings, rng,

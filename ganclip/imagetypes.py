@@ -42,7 +42,7 @@ MAX_LATENT_ABS = 10.0  # BigGAN z is a truncated normal; |z| > 10 means a corrup
 MIN_PALETTE, MAX_PALETTE = 2, 8  # a ramp needs two ends; more than 8 is a picture, not a palette
 DERIVED_PALETTE = 5  # colours in the palette made from the name of a type that has none
 _LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 weights: how light a colour looks, to order ramps
-_ENTRY_KEYS = ("classes", "latent", "name", "palette", "symmetry", "truncation")
+_ENTRY_KEYS = ("classes", "latent", "name", "palette", "seed", "symmetry", "truncation", "w")
 MAX_SYMMETRY = 12  # most mirror images a kaleidoscope type folds its scene into
 _PALETTE_EXAMPLE = 'e.g. ["#120b0b", "#ff4a1c", "#ffb347"]'
 _HEX = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
@@ -68,14 +68,17 @@ class ImageType:
     source: str = "built-in"  # "built-in" or the file it came from
     palette: tuple[Colour, ...] | None = None  # 2-8 RGB colours, dark to light; None: made from the name
     symmetry: int = 0  # 0 none, 2 a mirror (left = right), k >= 3 a k-fold kaleidoscope (cppn)
+    # a look for a style-based generator (StyleGAN): the seed of its z, or a saved w file
+    seed: int | None = None  # as NVIDIA's gen_images.py --seeds: z = RandomState(seed).randn
+    w: str | None = None  # path of a .npy/.npz holding a w ([w_dim] or [num_ws, w_dim])
 
     def class_vector(self, n_classes: int = N_CLASSES) -> np.ndarray:
         """Class vector ``y : np.ndarray [shape=(n_classes,), dtype=float32]``, weights as
-        stored. The classes are ImageNet's: a generator of other (or no) classes gets zeros
-        where its classes are not ImageNet's, and an empty vector when it has none."""
+        stored. A generator of other classes (a conditional StyleGAN) takes them by index,
+        those past its ``n_classes`` left out; one without classes gets an empty vector."""
         y = np.zeros(n_classes, dtype=np.float32)
-        if n_classes == N_CLASSES:
-            for index, weight in self.classes:
+        for index, weight in self.classes:
+            if index < n_classes:
                 y[index] = weight
         return y
 
@@ -380,19 +383,44 @@ def _normalise(pairs: dict[int, float]) -> tuple[tuple[int, float], ...]:
 
 def _build(entry: dict, name: str, where: str, source: str, *, keyframe: bool) -> ImageType:
     _check_keys(entry, where)
+    seed, w = _look(entry, where, source)
+    if "classes" not in entry and (seed is not None or w is not None):
+        entry = {**entry, "classes": []}  # a StyleGAN look needs no classes
     if "classes" not in entry:
-        raise _error(where, 'missing classes, e.g. [["jellyfish", 0.7], [107, 0.3]]')
+        raise _error(where, 'missing classes, e.g. [["jellyfish", 0.7], [107, 0.3]] (or, '
+                            'for a StyleGAN, a seed = 42 or w = "looks/sunset.npy")')
     if keyframe:
         classes = _keyframe_classes(entry["classes"], where)
     else:
-        classes = _normalise(_class_pairs(entry["classes"], where, allow_zero=False))
+        classes = () if entry["classes"] == [] and (seed is not None or w is not None) \
+            else _normalise(_class_pairs(entry["classes"], where, allow_zero=False))
     truncation = _number(entry.get("truncation", DEFAULT_TRUNCATION), where, "truncation")
     if not 0 < truncation <= 1:
         raise _error(where, f"truncation must be in (0, 1], got {truncation:g}; 0.4-0.8 is typical")
     latent = _latent(entry["latent"], where) if "latent" in entry else None
     palette = _palette(entry["palette"], where) if "palette" in entry else None
     symmetry = _symmetry(entry.get("symmetry", 0), where)
-    return ImageType(name, classes, truncation, latent, source, palette, symmetry)
+    return ImageType(name, classes, truncation, latent, source, palette, symmetry, seed, w)
+
+
+def _look(entry: dict, where: str, source: str) -> tuple[int | None, str | None]:
+    """The ``seed`` and ``w`` of an entry; a w file's path is relative to the types file."""
+    seed, w = entry.get("seed"), entry.get("w")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed < 2 ** 32):
+        raise _error(where, f"seed must be a whole number 0..{2 ** 32 - 1}, got {_repr.repr(seed)}")
+    if w is not None:
+        if not isinstance(w, str) or not w.strip():
+            raise _error(where, f'w must be the path of a .npy or .npz file, e.g. w = "looks/sunset.npy"; got {_repr.repr(w)}')
+        path = Path(w).expanduser()
+        if not path.is_absolute() and source != "built-in":
+            path = Path(source).parent / path
+        if path.suffix.lower() not in (".npy", ".npz") or not path.is_file():
+            raise _error(where, f"w file {path} is not there or not a .npy/.npz file")
+        w = str(path)
+    if seed is not None and w is not None:
+        raise _error(where, "give a seed or a w file, not both")
+    return seed, w
 
 
 def _symmetry(value, where: str) -> int:

@@ -153,6 +153,15 @@ class ReactiveSettings:
                           "hits; 0 for none", lo=0, hi=10, ui=(0, 4))
     flash: float = option(1.0, "reactive: a brightness lift on the strongest hits; 0 for "
                           "none", lo=0, hi=10, ui=(0, 4))
+    structure: float = option(1.0, "reactive, StyleGAN: how far the bass and the hits move "
+                              "the coarse layers (the picture's layout); 0 for none", lo=0,
+                              hi=10, ui=(0, 4))
+    texture: float = option(1.0, "reactive, StyleGAN: how far the harmony (chroma) and the "
+                            "highs move the fine layers (texture, colour); 0 for none", lo=0,
+                            hi=10, ui=(0, 4))
+    noise: float = option(1.0, "reactive, StyleGAN2: how much the onsets stir the noise "
+                          "inputs (grain, hair, foliage); 0 keeps them still", lo=0, hi=10,
+                          ui=(0, 4))
 
     def __post_init__(self):
         _check_fields(self)
@@ -188,6 +197,10 @@ class AnalysisOptions:
         kind=str)
     types_file: str | None = option(None, "TOML or JSON file of extra image types, or a "
                                     "Ganbreeder/Artbreeder keyframe JSON", kind=str)
+    looks: str | None = option(None, "StyleGAN and other W-space models: the looks, "
+                               "auto (N seeds far apart in W, N from --types), auto:N, or "
+                               "seeds:3,17,42", kind=str, default_text="the image types' "
+                               "seeds and w files, auto for the others")
     transitions: int | None = option(None, "frames of interpolation at each image-type "
                                      "change, 0 for hard cuts", lo=0, hi=100000, kind=int,
                                      default_text="fps/3")
@@ -213,6 +226,10 @@ class AnalysisOptions:
         object.__setattr__(self, "type_names", tuple(names) if names else None)
         if self.types_file is not None:
             object.__setattr__(self, "types_file", str(self.types_file))
+        if self.looks is not None:
+            from ganclip.looks import parse_looks
+
+            parse_looks(self.looks)  # checked once, with the other options
         if not isinstance(self.reactive, ReactiveSettings):
             raise TypeError(f"reactive must be ReactiveSettings, not {type(self.reactive)}")
         if self.chroma and self.types not in (None, 12):

@@ -22,9 +22,11 @@ _ARRAYS = ("times", "z", "mix", "classes", "truncation", "look")
 CAMERA = ("zoom", "angle", "shift", "flash")  # per-frame arrays, still camera when absent
 PALETTE_COLOURS = 5  # colours of each image type's palette ramp in a plan
 PITCHES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-# the style drives, per frame, each 0..1: what a style-based generator's layers follow
-# (:func:`ganclip.choreography.style_drive`); chroma columns sum to 1
-DRIVE = ("bass", "pulse", "harmonic", "high", "onset", *(f"chroma {p}" for p in PITCHES))
+# the style drives, per frame: how far a style-based generator's coarse, middle and fine
+# layers move and how much its noise stirs (0 still, 1 at full strength with the knobs at 1),
+# then the weights of the 12 pitch classes (summing to 1) that steer the fine layers
+# (:func:`ganclip.choreography.style_drive`)
+DRIVE = ("coarse", "middle", "fine", "noise", *(f"chroma {p}" for p in PITCHES))
 
 
 def fold_weights(mix: np.ndarray, symmetry) -> np.ndarray:
@@ -79,7 +81,7 @@ class Plan:
     # a style-based generator's looks: each type's anchor in its W space, and what drives
     # its layers; absent (shape [N, 0, 0] and [T, 0]) for the others
     anchors: np.ndarray | None = None  # [N, num_ws, w_dim] float32
-    drive: np.ndarray | None = None  # [T, len(DRIVE)] float32 0..1, or [T, 0]
+    drive: np.ndarray | None = None  # [T, len(DRIVE)] float32 >= 0, or [T, 0]
 
     def __post_init__(self):
         if self.audio_seconds is None:
@@ -161,7 +163,8 @@ class Plan:
                 not np.all(np.isfinite(self.anchors)):
             problems.append(f"anchors {self.anchors.shape} for {types} types")
         if self.drive.ndim != 2 or len(self.drive) != n or \
-                self.drive.shape[1] not in (0, len(DRIVE)) or not np.all(np.isfinite(self.drive)):
+                self.drive.shape[1] not in (0, len(DRIVE)) or not np.all(np.isfinite(self.drive)) \
+                or np.any(self.drive < 0):
             problems.append(f"drive {self.drive.shape} for {n} frames")
         if n == 0:
             problems.append("no frames")

@@ -4,7 +4,6 @@ the precision ``auto`` picks (by the fp16-against-fp32 probe, :func:`precision_p
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 
 from ganclip.errors import BadInputError, WeightsError, one_line
 from ganclip.generators import check_device, check_precision
+from ganclip.generators.common import MIN_PSNR_DB, auto_precision, psnr, to_uint8
 from ganclip.generators.biggan.config import BigGANConfig
 from ganclip.generators.biggan.fast import DTYPES, FastBigGAN
 from ganclip.generators.biggan.model import BASE_GRID, BigGAN
@@ -21,17 +21,10 @@ from ganclip.weights import CHECKPOINTS, CONFIG
 
 log = logging.getLogger(__name__)
 
-MIN_PSNR_DB = 30.0  # a reduced precision "auto" may pick must draw this close to fp32
 
 
 # ---------------------------------------------------------------------------------------------
 # the generator protocol
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """``[B, 3, H, W]`` in [-1, 1] → ``uint8 [B, H, W, 3]``: ``(x + 1) · 127.5``, rounded."""
-    x = images.float().add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
 class BigGANGenerator:
@@ -116,22 +109,15 @@ def _check_precision(precision: str, device: torch.device) -> str:
 
 
 def _auto_precision(model: BigGAN, device: torch.device) -> str:
-    """fp32 on CPUs; on CUDA fp16 when it draws within :data:`MIN_PSNR_DB` of fp32 on a probe.
+    """fp32 on CPUs; on CUDA fp16 when it draws within :data:`MIN_PSNR_DB` of fp32 on a probe
+    (:func:`~ganclip.generators.common.auto_precision`).
 
     bf16 is never picked: with 3 fewer mantissa bits than fp16 it draws about at the bar, or
     below it at 512² (``benchmarks/generators.py`` prints the PSNR of each), and on CPUs
-    without bf16 instructions (AVX512-BF16, AMX) it is emulated, so slower than fp32. fp16 is
-    closer, but only CUDA runs it fast.
+    without bf16 instructions (AVX512-BF16, AMX) it is emulated, so slower than fp32.
     """
-    if device.type != "cuda":
-        return "fp32"
-    psnr = precision_psnr(model, "fp16", device=device)
-    if psnr >= MIN_PSNR_DB:
-        log.info("precision auto: fp16 (%.1f dB against fp32)", psnr)
-        return "fp16"
-    log.info("precision auto: fp16 is %.1f dB from fp32, below %.0f dB; using fp32",
-             psnr, MIN_PSNR_DB)
-    return "fp32"
+    return auto_precision(lambda p: _probe(model, p, device=device), device,
+                          model="BigGAN-deep")
 
 
 def _find_files(path: Path) -> tuple[Path, Path]:
@@ -252,12 +238,6 @@ def load_biggan(path, *, device="cpu", precision: str = "auto",
 # the precision check
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio of two uint8 images, dB (inf when equal)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
-
-
 def precision_psnr(model, precision: str, *, device="cpu", batch: int = 2,
                    truncation: float = 0.5, seed: int = 0) -> float:
     """PSNR in dB of the fast path at ``precision`` against fp32, on uint8 frames.
@@ -277,9 +257,14 @@ def precision_psnr(model, precision: str, *, device="cpu", batch: int = 2,
     elif isinstance(model, BigGANGenerator):
         model = model.model
     device = torch.device(device)
+    return psnr(*(_probe(model, p, device=device, batch=batch, truncation=truncation,
+                         seed=seed) for p in ("fp32", _check_precision(precision, device))))
+
+
+def _probe(model: BigGAN, precision: str, *, device, batch: int = 2, truncation: float = 0.5,
+           seed: int = 0) -> np.ndarray:
+    """uint8 frames of a fixed random batch drawn by the fast path at ``precision``."""
     z, y = random_inputs(batch, seed=seed, n_classes=model.config.num_classes,
                          dim_z=model.config.z_dim)
-    noise, t = z * truncation, np.full(batch, truncation)
-    frames = [to_uint8(FastBigGAN(model, device=device, dtype=DTYPES[p])(noise, y, t))
-              for p in ("fp32", _check_precision(precision, device))]
-    return psnr(*frames)
+    fast = FastBigGAN(model, device=torch.device(device), dtype=DTYPES[precision])
+    return to_uint8(fast(z * truncation, y, np.full(batch, truncation)))
