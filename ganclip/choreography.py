@@ -128,9 +128,14 @@ def bands_to_latent(n_bands: int, dim_z: int, *, seed: int) -> np.ndarray:
     return (projection / np.linalg.norm(projection, axis=0, keepdims=True)).astype(np.float32)
 
 
+# classic mode's style drive, for a W-space model: the spectrum's path moves the coarse and
+# middle layers as far as a reactive plan's full drive does; the fine ones keep the look
+CLASSIC_DRIVE = np.array([1.0, 1.0, 0.0, 0.0, *([1 / 12] * 12)], np.float32)
+
+
 def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: int,
                  ema_span: float = 15.0, seed: int = 0, dim_z: int = 128,
-                 n_classes: int = 1000) -> Plan:
+                 n_classes: int = 1000, anchors: np.ndarray | None = None) -> Plan:
     """GAN_PI-2's choreography: the smoothed spectrum as z, k-means clusters as image types.
 
     Parameters
@@ -142,6 +147,8 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
     ema_span : float, span in frames of the exponential moving average
     seed : int, fixes the band-to-latent map and k-means
     dim_z, n_classes : int, the generator's latent width and class count
+    anchors : np.ndarray [shape=(N, num_ws, w_dim)] or None, the types' looks in a
+        style-based generator's W space (kept in the plan; then z is the spectrum alone)
 
     Returns
     -------
@@ -158,12 +165,14 @@ def classic_plan(bands_db: np.ndarray, *, fps: float, image_types, transitions: 
         latent = spectrum[:, perm]
     else:
         latent = spectrum @ bands_to_latent(n_bands, dim_z, seed=seed)
-    z = np.clip(latent + mix @ base, -Z_LIMIT, Z_LIMIT).astype(np.float32)
+    z = np.clip(latent + (mix @ base if anchors is None else 0), -Z_LIMIT, Z_LIMIT).astype(
+        np.float32)
     return Plan(
         fps=fps, times=(np.arange(n_frames) / fps).astype(np.float64), z=z, mix=mix,
         classes=classes, truncation=(mix @ truncs).astype(np.float32), look=labels,
         type_names=tuple(t.name for t in image_types), palettes=_palettes(image_types),
-        symmetry=[t.symmetry for t in image_types],
+        symmetry=[t.symmetry for t in image_types], anchors=anchors,
+        drive=None if anchors is None else np.tile(CLASSIC_DRIVE, (n_frames, 1)),
         settings={"mode": "classic", "ema_span": ema_span, "transitions": transitions,
                   "seed": seed})
 

@@ -64,6 +64,8 @@ def thumbnails(plan, generator, *, palette: bool = False) -> np.ndarray:
     """
     rows = plan.mix.argmax(axis=0)
     z, y, t = plan.z[rows], plan.classes, plan.truncation[rows]
+    if plan.has_anchors:  # each look as it is, without the music's reach
+        return generator(z, y, t, looks=plan.anchors, drive=None)
     if palette and plan.palettes.shape[1]:
         folds = fold_weights(np.eye(len(plan.type_names)), plan.symmetry)  # each type pure
         return generator(z, y, t, palette=plan.palettes, symmetry=folds)

@@ -123,9 +123,11 @@ def _read(song: Path, sink, options: AnalysisOptions, info, start: float, *, qui
 
 
 def _analyze(song: Path, options: AnalysisOptions, *, dim_z: int, n_classes: int,
-             quiet: bool, info=None) -> tuple[Plan, SongFeatures | None]:
+             quiet: bool, info=None, mapper=None) -> tuple[Plan, SongFeatures | None]:
     """:func:`analyze`, also returning the reactive mode's features (None in classic mode);
-    ``info`` is the song's :func:`~ganclip.audio.probe`, when the caller has it."""
+    ``info`` is the song's :func:`~ganclip.audio.probe`, when the caller has it; ``mapper``
+    the generator of a model that draws from W, whose looks it resolves
+    (:func:`ganclip.looks.resolve`)."""
     info = info or audio_io.probe(song)
     start = _cut(info, options)
     image_types = _image_types(song, options)  # checked before the long work
@@ -137,10 +139,11 @@ def _analyze(song: Path, options: AnalysisOptions, *, dim_z: int, n_classes: int
         sink = FrameSpectra(sr=sr, fps=options.fps)
         _read(song, sink, options, info, start, quiet=quiet)
         features = None
+        image_types, anchors = _looks(image_types, options, mapper, n=options.types or 6)
         plan = choreography.classic_plan(
             to_db(sink.finish()), fps=options.fps, image_types=image_types,
             transitions=options.transitions, ema_span=options.ema_span, seed=options.seed,
-            **shape)
+            anchors=anchors, **shape)
     else:
         total = options.duration or ((info.duration or 0) - start) or None
         sink = SongAnalyzer(sr=sr, seconds=total)
@@ -149,10 +152,11 @@ def _analyze(song: Path, options: AnalysisOptions, *, dim_z: int, n_classes: int
         if not options.type_names and options.types is None:  # a look per section kind
             kinds = 12 if options.chroma else max(1, len(np.unique(features.section_labels)))
             image_types = _image_types(song, options, n=kinds)
+        image_types, anchors = _looks(image_types, options, mapper, n=len(image_types))
         plan = choreography.reactive_plan(
             features, fps=options.fps, n_frames=n_frames, image_types=image_types,
             transitions=options.transitions, settings=options.reactive, seed=options.seed,
-            **shape)
+            anchors=anchors, **shape)
         pulse = f"{features.tempo:.1f} BPM" if features.steady else "no steady beat"
         log.debug(f"analysis: {pulse} (tempo confidence {features.tempo_confidence:.2f}), "
                   f"{len(features.beats)} beats, {len(features.events)} events, "
@@ -163,6 +167,24 @@ def _analyze(song: Path, options: AnalysisOptions, *, dim_z: int, n_classes: int
     log.debug(f"plan: {len(plan)} frames at {options.fps:g} fps, {options.mode} mode, image "
               f"types {', '.join(plan.type_names)}")
     return plan, features
+
+
+def _looks(image_types, options: AnalysisOptions, mapper, *, n: int):
+    """The image types as looks in ``mapper``'s W space, and their anchors; for a model
+    that does not draw from W (``mapper`` None), the types as they are and no anchors. A
+    render that names no types (no --type-names, --types-file or imagetypes/ folder) gets
+    ``--looks auto``: ImageNet class mixes mean nothing to such a model."""
+    if mapper is None:
+        if options.looks is not None:
+            raise BadInputError("--looks is for models that draw from a W space (StyleGAN); "
+                                "this model takes image types (--type-names, --types-file)")
+        return image_types, None
+    from ganclip import looks
+
+    named = options.type_names or options.types_file or any(
+        t.source != "built-in" for t in image_types)
+    return looks.resolve(image_types, mapper, looks=options.looks or (None if named else "auto"),
+                         n=n, seed=options.seed)
 
 
 def _load_plan(path: Path, song: Path, info: audio_io.AudioInfo) -> Plan:
@@ -263,12 +285,12 @@ def _identity(job: RenderJob, prepared, size: tuple[int, int]) -> tuple[dict, di
     return identity, restore
 
 
-def _plan_for(job: RenderJob, info, spec, *, quiet: bool) -> Plan:
+def _plan_for(job: RenderJob, info, spec, *, quiet: bool, generator=None) -> Plan:
     if job.plan_in is not None:
         plan = _load_plan(job.plan_in, job.song, info)
     else:
         plan, _ = _analyze(job.song, job.analysis, dim_z=spec.dim_z, n_classes=spec.n_classes,
-                           quiet=quiet, info=info)
+                           quiet=quiet, info=info, mapper=generator if spec.looks else None)
     plan.check(spec.dim_z, spec.n_classes, source=job.plan_in or "the plan")
     return plan
 
@@ -283,8 +305,13 @@ def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
     identity, restore = _identity(job, prepared, size)
     plan = work.open(identity)
     fresh = plan is None
+    load = dict(size=size, seed=job.analysis.seed, device=gen.device, precision=precision,
+                quiet=quiet, fit=gen.fit)
+    # a model that draws from W is needed to make the plan: its looks are anchors in W
+    generator = prepared.load(**load) if fresh and prepared.spec.looks and \
+        job.plan_in is None else None
     if fresh:
-        plan = _plan_for(job, info, prepared.spec, quiet=quiet)
+        plan = _plan_for(job, info, prepared.spec, quiet=quiet, generator=generator)
         plan.model, plan.size = prepared.spec.name, size
     else:
         log.info(f"resuming the render in {work.folder}: {work.done_frames(plan)} of "
@@ -295,9 +322,8 @@ def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
     parts = segments(len(plan), plan.fps)
     todo = [k for k in range(len(parts)) if not work.segment(k).is_file()]
     try:
-        generator = prepared.load(size=size, seed=job.analysis.seed, device=gen.device,
-                                  precision=precision, quiet=quiet, fit=gen.fit) \
-            if todo else None
+        if generator is None and todo:
+            generator = prepared.load(**load)
         if fresh:
             work.start(identity, restore, plan)
         log.debug(f"generator {prepared.spec.name} on {gen.device}, precision {precision}, "
@@ -402,10 +428,12 @@ def _frames(generator, spec, plan: Plan, first: int, last: int,
 
     z, y, truncation = plan.batch(first, last)
     camera = plan.camera(first, last)
+    styles = {"looks": plan.looks(first, last), "drive": plan.drives(first, last)} \
+        if spec.looks else {}
     if spec.camera:
         return generator(z, y, truncation, camera=camera, palette=plan.palette(first, last),
-                         symmetry=plan.folds(first, last))
-    frames = generator(z, y, truncation)
+                         symmetry=plan.folds(first, last), **styles)
+    frames = generator(z, y, truncation, **styles)
     still = np.array_equal(camera, np.tile(np.float32([1, 0, 0, 0, 0]), (len(camera), 1)))
     if still and frames.shape[1:3] == (size[1], size[0]):
         return frames
@@ -461,12 +489,13 @@ def analysis_figure(audio, *, output="analysis.png", quiet: bool = True,
                             "leave out --mode")
     prepared = generators.prepare(gen.model, weights=gen.weights, quiet=quiet)
     precision = prepared.spec.check_precision(gen.precision, gen.device)
-    plan, features = _analyze(Path(audio), analysis, dim_z=prepared.spec.dim_z,
-                              n_classes=prepared.spec.n_classes, quiet=quiet)
-    if prepared.notice:
-        log.info(prepared.notice)
     generator = prepared.load(size=THUMB, seed=analysis.seed, device=gen.device,
                               precision=precision, quiet=quiet)
+    plan, features = _analyze(Path(audio), analysis, dim_z=prepared.spec.dim_z,
+                              n_classes=prepared.spec.n_classes, quiet=quiet,
+                              mapper=generator if prepared.spec.looks else None)
+    if prepared.notice:
+        log.info(prepared.notice)
     frames = thumbnails(plan, generator, palette=prepared.spec.camera)
     path = write_figure(output, plan, features, frames, title=Path(audio).name)
     return path, describe(plan, features)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from ganclip.generators import GeneratorSpec
 
@@ -61,3 +62,31 @@ def _biggan(side: int) -> GeneratorSpec:
 
 
 SPECS = (CPPN_SPEC, *(_biggan(side) for side in BIGGAN_SIDES))
+
+
+def stylegan_spec(path) -> GeneratorSpec:
+    """The spec of a StyleGAN2/3 model file (``--model PATH``): an NVIDIA snapshot ``.pkl``
+    (read as data, :mod:`ganclip.generators.stylegan.snapshot`) or a ganclip
+    ``.safetensors``. The network is read here, once, so a bad file is reported before the
+    analysis and its latent width is known to the plan."""
+    from ganclip.generators.stylegan.formats import describe, load
+
+    net = load(path)
+    about = describe(net)
+    kind = "StyleGAN3" if about["family"] == "stylegan3" else "StyleGAN2"
+    side = about["img_resolution"]
+
+    def build(weights, *, size, seed: int, device: str, precision: str, quiet: bool):
+        from ganclip.generators.stylegan.generator import StyleGANGenerator
+
+        log.info("%s: %s, %dx%d, z %d, w %d, %d classes", path, kind, side, side,
+                 about["z_dim"], about["w_dim"], about["c_dim"])
+        return StyleGANGenerator(net, name=str(path), size=size, device=device,
+                                 precision=precision)
+
+    return GeneratorSpec(
+        name=str(path), description=f"{kind}, {side}x{side}, from {path}",
+        dim_z=about["z_dim"], n_classes=about["c_dim"], native_size=side,
+        precisions=("fp32", "fp16"), load=build,
+        prepare=lambda weights=None, *, download=True, quiet=True: Path(path),
+        family=kind, camera=about["family"] == "stylegan3", looks=True)
