@@ -91,10 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     types.add_argument("--classes", action="store_true",
                        help="list the 1000 ImageNet class names and indices instead")
     models = sub.add_parser("models", parents=[common], help="list the generators and their "
-                            "weights; 'models download NAME' fetches one")
-    models.add_argument("action", nargs="?", choices=("list", "download"), default="list",
-                        help="list (default) or download")
-    models.add_argument("name", nargs="?", help="model to download, e.g. biggan-deep-256")
+                            "weights; 'models download NAME' fetches one, 'models add NAME "
+                            "PATH|URL' adds your own, 'models convert IN.pkl OUT.safetensors' "
+                            "converts a StyleGAN snapshot")
+    models.add_argument("action", nargs="?", choices=MODEL_ACTIONS, default="list",
+                        help="list (default), download NAME, add NAME PATH|URL, or convert "
+                        "IN.pkl OUT.safetensors")
+    models.add_argument("name", nargs="?", help="model to download or add, e.g. "
+                        "biggan-deep-256; for convert the snapshot")
+    models.add_argument("source", nargs="?", help="add: the model file or its http(s) URL; "
+                        "convert: the .safetensors to write")
+    models.add_argument("--sha256", help="add: the digest the file must have")
     web = sub.add_parser("web", parents=[common], help="start the web page (Gradio) on this "
                          "machine")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
@@ -169,9 +176,33 @@ def _types(args) -> int:
     return 0
 
 
-def _models(args) -> int:
-    from ganclip import generators, weights
+MODEL_ACTIONS = ("list", "download", "add", "convert")
 
+
+def _models(args) -> int:
+    from ganclip import generators, usermodels, weights
+
+    if args.action == "add":
+        if not (args.name and args.source):
+            raise BadInputError("'ganclip models add NAME PATH|URL': give a name and the model "
+                                "file (.pkl, .safetensors, .onnx) or its URL")
+        model = usermodels.add(args.name, args.source, sha256=args.sha256, quiet=args.quiet,
+                               reserved=tuple(generators.REGISTRY))
+        print(f"added {model.name}: {model.kind} {model.resolution}, "
+              f"{model.bytes / 1e6:.1f} MB in {model.path}; use --model {model.name}")
+        return 0
+    if args.action == "convert":
+        if not (args.name and args.source):
+            raise BadInputError("'ganclip models convert IN.pkl OUT.safetensors': give the "
+                                "snapshot and the file to write")
+        from ganclip.generators.stylegan.formats import convert
+
+        out = convert(args.name, args.source)
+        print(f"wrote {out}: loads with --model {out}, no pickle needed")
+        return 0
+    if args.source:
+        raise BadInputError(f"'ganclip models {args.action}' takes one name; got "
+                            f"{args.name} {args.source}")
     if args.action == "download":
         if not args.name:
             raise BadInputError("which model? e.g. 'ganclip models download biggan-deep-256'")
@@ -184,6 +215,9 @@ def _models(args) -> int:
                             f"'ganclip models download {args.name}'?")
     for spec in generators.REGISTRY.values():
         print(f"{spec.name:<17} {spec.status():<34} {spec.description}")
+    for model in usermodels.added().values():
+        print(f"{model.name:<17} {'added':<34} {model.kind}, {model.resolution}, "
+              f"{model.bytes / 1e6:.1f} MB, from {model.source}")
     print(f"cache: {weights.cache_dir()} (set GANCLIP_CACHE to move it)")
     return 0
 
