@@ -75,16 +75,17 @@ def load_w(path, *, num_ws: int, w_dim: int) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if hasattr(data, "files"):
+        data = np.load(path, allow_pickle=False)
+        if hasattr(data, "files"):
+            with data:
                 key = "w" if "w" in data.files else (data.files[0] if len(data.files) == 1
                                                      else None)
                 if key is None:
                     raise BadInputError(f"w file {path} holds {', '.join(data.files)}; it "
                                         "needs one array, or one named w")
                 w = data[key]
-            else:
-                w = data
+        else:
+            w = data
     except BadInputError:
         raise
     except (OSError, ValueError, EOFError) as exc:

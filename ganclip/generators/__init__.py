@@ -289,9 +289,11 @@ def load_generator(name: str = "auto", *, size=256, seed: int = 0, device: str =
 
 def _register_builtins() -> None:
     from ganclip.generators.builtin import SPECS
+    from ganclip.generators.onnx import spec_for as onnx_spec
 
     for one in SPECS:
         register(one)
+    register_file_kind(".onnx", onnx_spec)
 
 
 _register_builtins()
