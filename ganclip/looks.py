@@ -206,3 +206,33 @@ def _auto_seeds(generator, image_types, which: list[int], *, seed: int) -> list[
              for k, t in enumerate(image_types) if k not in which]
     order = far_apart(w, len(which), given=np.array(given) if given else None)
     return [int(candidates[k]) for k in order]
+
+
+def thumbnails(model: str, *, looks: str | None = None, n: int = DEFAULT_LOOKS, seed: int = 0,
+               size: int = 128, weights=None, device: str = "cpu"):
+    """One picture of each look a W-space model would draw, for galleries.
+
+    Parameters
+    ----------
+    model : str, a ``--model`` name or file of a model that draws from W
+    looks : ``--looks`` or None (auto); n : looks for auto; seed : the render's seed
+    size : int, side the frames are drawn for (StyleGAN2 draws its native side)
+
+    Returns
+    -------
+    list of (np.ndarray [shape=(H, W, 3)] uint8, name)
+    """
+    from ganclip import generators
+
+    prepared = generators.prepare(model, weights=weights)
+    if not prepared.spec.looks:
+        raise BadInputError(f"{model} draws image types, not looks in a W space; its image "
+                            "types are the gallery's")
+    generator = prepared.load(size=size, seed=seed, device=device)
+    types, anchors = resolve([], generator, looks=looks or "auto", n=n, seed=seed)
+    y = np.stack([_classes(t, k, generator.n_classes) for k, t in enumerate(types)])
+    frames = generator(np.zeros((len(types), generator.dim_z), np.float32),
+                       y.reshape(len(types), generator.n_classes),
+                       np.array([t.truncation for t in types], np.float32),
+                       looks=anchors, drive=None)
+    return [(frame, t.name) for frame, t in zip(frames, types)]

@@ -91,7 +91,8 @@ def _field(cls, name: str):
 
 CHOICES = ("model", "mode", "fps", "size", "fit", "types", "transitions", "pulse", "motion",
            "smoothing", "sensitivity", "truncation_lo", "truncation_hi", "classes_from", "zoom",
-           "rotate", "shake", "flash", "seed", "start", "duration", "quality",
+           "rotate", "shake", "flash", "looks", "structure", "texture", "noise", "seed",
+           "start", "duration", "quality",
            "preset")  # the page's controls, in the order _choice_inputs makes them
 
 
@@ -107,13 +108,14 @@ def _options(*values) -> dict:
         raise BadInputError("Frame size is empty; pick a preset or type WxH, e.g. 1920x1080")
     knobs = {k: v[k] for k in ("pulse", "motion", "smoothing", "sensitivity", "classes_from",
                                "zoom", "rotate", "shake", "flash", "fit", "preset", "model",
-                               "mode")}
+                               "mode", "structure", "texture", "noise")}
     return dict(knobs, fps=float(v["fps"]), size=str(v["size"]),
                 type_names=list(v["types"]) or None,
                 transitions=None if v["transitions"] is None or v["transitions"] < 0
                 else int(v["transitions"]),
                 truncation_range=(v["truncation_lo"], v["truncation_hi"]),
                 seed=int(v["seed"]), quality=int(v["quality"]),
+                looks=(v["looks"] or "").strip() or None,
                 start=float(v["start"]) if v["start"] else None,
                 duration=float(v["duration"]) if v["duration"] else None)
 
@@ -134,9 +136,12 @@ def _size_choices() -> list[tuple[str, str]]:
 def _model_choices() -> list[tuple[str, str]]:
     from ganclip import generators
 
+    from ganclip.usermodels import added
+
     return [("auto: " + _field(GeneratorOptions, "model").metadata["default_text"]
              .removeprefix("auto: "), "auto")] + [
-        (f"{spec.name}: {spec.status()}", spec.name) for spec in generators.REGISTRY.values()]
+        (f"{spec.name}: {spec.status()}", spec.name) for spec in generators.REGISTRY.values()
+    ] + [(f"{m.name}: {m.kind} {m.resolution}, added", m.name) for m in added().values()]
 
 
 def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
@@ -150,6 +155,13 @@ def _thumbnails(types) -> list[tuple[np.ndarray, str]]:
     frames = load_generator(BUILT_IN, size=THUMB, seed=0)(*type_arrays(types),
                                                           palette=palettes, symmetry=folds)
     return [(frame, t.name) for frame, t in zip(frames, types)]
+
+
+def _look_thumbnails(model: str, looks: str | None, seed: int) -> list[tuple[np.ndarray, str]]:
+    """The looks a W-space model would draw (:func:`ganclip.looks.thumbnails`)."""
+    from ganclip.looks import thumbnails
+
+    return thumbnails(model, looks=looks, seed=seed, size=THUMB)
 
 
 def failed(exc: BaseException) -> str:
@@ -210,6 +222,15 @@ class _Page:
         except Exception as exc:
             return failed(exc), None, None
 
+    def show_looks(self, *choices):
+        """The gallery: the chosen model's looks (a StyleGAN's), or the image types."""
+        try:
+            options = _options(*choices)
+            return _look_thumbnails(options["model"], options["looks"], options["seed"]), \
+                "looks of " + options["model"]
+        except Exception as exc:
+            return None, failed(exc)
+
     def cancel(self):
         self.jobs.cancel.set()
         return "cancelling: the render stops after its current batch"
@@ -246,7 +267,9 @@ def _choice_inputs(image_types) -> list:
     """The controls whose values :func:`_options` reads, in its order."""
     import gradio as gr
 
-    model = gr.Dropdown(_model_choices(), value="auto", label="Model", elem_id="model")
+    model = gr.Dropdown(_model_choices(), value="auto", allow_custom_value=True,
+                        label="Model (or the path of a .pkl, .safetensors or .onnx)",
+                        elem_id="model")
     mode_field = _field(AnalysisOptions, "mode")
     mode = gr.Radio(list(mode_field.metadata["choices"]), value=mode_field.default,
                     label="Mode", elem_id="mode")
@@ -262,8 +285,9 @@ def _choice_inputs(image_types) -> list:
                    elem_id="fit")
     types = gr.Dropdown([t.name for t in image_types], value=[], multiselect=True,
                         label="Image types (empty: chosen by the seed)", elem_id="types")
-    gr.Gallery(_thumbnails(image_types), label="Image types", columns=8, height=220,
-               allow_preview=False)
+    gallery = gr.Gallery(_thumbnails(image_types), label="Image types (Show looks: the "
+                         "model's)", columns=8, height=220, allow_preview=False,
+                         elem_id="gallery")
     with gr.Accordion("Reactive knobs", open=False):
         pair = _field(AnalysisOptions, "truncation_range")
         lo, hi = pair.metadata["ui"]
@@ -281,6 +305,13 @@ def _choice_inputs(image_types) -> list:
                   _slider("rotate", "Rotate (drift with the harmonic energy)"),
                   _slider("shake", "Shake (jolt on hits)"),
                   _slider("flash", "Flash (lift on the strongest hits)")]
+    with gr.Accordion("StyleGAN: looks and layers", open=False):
+        looks = gr.Textbox("", label="Looks", info=_field(AnalysisOptions, "looks").metadata[
+            "help"], placeholder="auto, auto:8 or seeds:3,17,42", elem_id="looks")
+        layers = [_slider("structure", "Structure (coarse layers: bass and hits)"),
+                  _slider("texture", "Texture (fine layers: harmony and highs)"),
+                  _slider("noise", "Noise (StyleGAN2: onsets)")]
+        show = gr.Button("Show looks", elem_id="show-looks")
     with gr.Row():
         seed = _number(AnalysisOptions, "seed", "Seed")
         start = gr.Number(0, label="Start (s)", minimum=0, elem_id="start")
@@ -292,8 +323,9 @@ def _choice_inputs(image_types) -> list:
         preset = gr.Dropdown(list(preset_field.metadata["choices"]),
                              value=preset_field.default, label="Encoder preset",
                              elem_id="preset")
-    return [model, mode, fps, size, fit, types, transitions, *reactive, *camera, seed, start,
-            duration, quality, preset]
+    choices = [model, mode, fps, size, fit, types, transitions, *reactive, *camera, looks,
+               *layers, seed, start, duration, quality, preset]
+    return choices, gallery, show
 
 
 def build(*, max_minutes: float = MAX_MINUTES):
@@ -319,7 +351,7 @@ def build(*, max_minutes: float = MAX_MINUTES):
         with gr.Row():
             with gr.Column():
                 upload, pick = _song_inputs(songs)
-                choices = _choice_inputs(image_types)
+                choices, gallery, show = _choice_inputs(image_types)
                 with gr.Row():
                     analyse_button = gr.Button("Analyse", elem_id="analyse")
                     preview_button = gr.Button("Preview (10 s, small)", elem_id="preview")
@@ -336,6 +368,7 @@ def build(*, max_minutes: float = MAX_MINUTES):
         preview_button.click(render_preview, inputs, [status, video, download], **job)
         render_button.click(render_full, inputs, [status, video, download], **job)
         cancel_button.click(handlers.cancel, None, status, queue=False)
+        show.click(handlers.show_looks, choices, [gallery, status], **job)
     page.jobs = jobs
     return page
 

@@ -198,7 +198,8 @@ def test_an_empty_number_field_is_refused_in_words():
         values = dict(model="auto", mode="reactive", fps=30, size="256x256", fit="extend",
                       types=[], transitions=-1, pulse=0.7, motion=1, smoothing=0.25,
                       sensitivity=1, truncation_lo=0.6, truncation_hi=1.3,
-                      classes_from="sections", zoom=1, rotate=1, shake=1, flash=1, seed=0,
+                      classes_from="sections", zoom=1, rotate=1, shake=1, flash=1,
+                      looks="", structure=1, texture=1, noise=1, seed=0,
                       start=0, duration=0, quality=20, preset="veryfast") | given
         return [values[name] for name in CHOICES]
 
