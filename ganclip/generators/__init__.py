@@ -97,28 +97,18 @@ def register(spec: GeneratorSpec) -> GeneratorSpec:
 
 
 def load_plugins(entry_points=None) -> list[str]:
-    """Register the specs that installed packages declare in the ``ganclip.generators``
-    entry point group; each entry point names a :class:`GeneratorSpec` or a function that
-    returns one. A plug-in that fails to load is skipped with a warning naming it.
+    """Register the generators that installed packages declare in the ``ganclip.generators``
+    entry point group (:mod:`ganclip.generators.plugins`: a factory returning a generator,
+    a :class:`GeneratorSpec`, or a function returning one). A plug-in that fails to load is
+    skipped with a warning naming it, and says why when it is asked for.
 
     Returns
     -------
     names : list of str, the models registered
     """
-    if entry_points is None:
-        from importlib.metadata import entry_points as installed
+    from ganclip.generators.plugins import load_plugins as load
 
-        entry_points = installed(group=ENTRY_POINT_GROUP)
-    names = []
-    for entry in entry_points:
-        try:
-            spec = entry.load()
-            spec = spec() if callable(spec) and not isinstance(spec, GeneratorSpec) else spec
-            names.append(register(spec).name)
-        except Exception as exc:  # a broken plug-in must not stop ganclip
-            log.warning(f"generator plug-in '{entry.name}' ({entry.value}) was not loaded: "
-                        f"{one_line(exc, limit=200)}")
-    return names
+    return load(entry_points)
 
 
 def check_device(device) -> str:

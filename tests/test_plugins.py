@@ -1,0 +1,181 @@
+"""Generator plug-ins: a distribution written into tmp_path declares factories in the
+``ganclip.generators`` entry point group; they add --model NAME and render end to end,
+and broken ones are one line naming them, never a stop."""
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import ganclip
+from conftest import probe_video
+from ganclip import generators
+from ganclip.camera import warp
+from ganclip.cli import main
+from ganclip.errors import BadInputError
+from ganclip.generators import plugins
+from media import decode_frames
+
+PLUGIN = '''
+import numpy as np
+
+BUILT = []  # the keywords of every generator a factory built
+
+
+class Solid:
+    """Draws each frame in one colour: z's first three dimensions, (z + 2) / 4 of 255."""
+
+    name = "solid"
+
+    def __init__(self, size, dim_z=16):
+        self.size, self.dim_z, self.n_classes = size, dim_z, 0
+
+    def __call__(self, z, y, truncation):
+        assert z.shape == (len(z), self.dim_z) and y.shape == (len(z), 0)
+        rgb = np.clip((z[:, :3] + 2) / 4 * 255, 0, 255).round().astype(np.uint8)
+        w, h = self.size
+        return np.ascontiguousarray(np.broadcast_to(rgb[:, None, None], (len(z), h, w, 3)))
+
+
+def solid(*, size=(256, 256), seed=0, device="cpu", precision="auto"):
+    """one colour a frame, from z"""
+    BUILT.append(dict(size=size, seed=seed, device=device, precision=precision))
+    return Solid((size[0] // 2, size[1] // 2))  # smaller than asked: the render scales it
+
+
+solid.dim_z, solid.n_classes = 16, 0
+
+
+def lazy(seed=0):  # takes one keyword of the contract and declares no widths
+    BUILT.append(dict(seed=seed))
+    return Solid((24, 20), dim_z=10)
+
+
+def raises(**keywords):
+    raise RuntimeError("no GPU here")
+
+
+def nothing(*, size):
+    return object()
+'''
+
+ENTRY_POINTS = """\
+[ganclip.generators]
+solid = solid_plugin:solid
+solid-lazy = solid_plugin:lazy
+raises = solid_plugin:raises
+nothing = solid_plugin:nothing
+missing = no_such_module:factory
+"""
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """The plug-in distribution installed on sys.path and loaded into a copy of the
+    registry; its module (for BUILT) and the warnings the loading said."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "solid_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    info = folder / "solid_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: solid-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(generators, "REGISTRY", dict(generators.REGISTRY))
+    warned = []
+    monkeypatch.setattr(plugins.log, "warning", warned.append)
+    names = generators.load_plugins()
+    import solid_plugin
+
+    yield names, solid_plugin, warned
+    sys.modules.pop("solid_plugin", None)  # the next test's tmp_path has its own
+
+
+def render(argv, capsys, song, tmp_path, *more):
+    code = main(["render", str(song), "-o", str(tmp_path / "o.mp4"), "--size", "32",
+                 "--fps", "10", "-q", *argv, *more])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error(code, err) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_a_factory_plug_in_adds_a_model_that_renders_its_frames(plugin, song, tmp_path,
+                                                                 capsys):
+    names, module, _ = plugin
+    assert {"solid", "solid-lazy", "raises", "nothing"} <= set(names)
+    assert "solid" in generators.available_models()
+    spec = generators.spec("solid")
+    assert (spec.dim_z, spec.n_classes, spec.description) == (16, 0, "one colour a frame, from z")
+    assert module.BUILT == []  # declared widths: nothing is built until the render
+    code, out, err = render(["--model", "solid", "--plan-out", str(tmp_path / "p.npz")],
+                            capsys, song, tmp_path)
+    assert code == 0 and "with solid" in out, err
+    assert module.BUILT == [dict(size=(32, 32), seed=0, device="cpu", precision="auto")]
+    assert probe_video(tmp_path / "o.mp4")[0] == 30
+    plan = ganclip.Plan.load(tmp_path / "p.npz")
+    z = plan.batch(0, len(plan))[0]
+    assert z.shape == (30, 16)
+    rgb = np.clip((z[:, :3] + 2) / 4 * 255, 0, 255).round().astype(np.uint8)
+    drawn = np.ascontiguousarray(np.broadcast_to(rgb[:, None, None], (30, 16, 16, 3)))
+    expected = warp(drawn, plan.camera(0, len(plan)), (32, 32)).astype(float)
+    decoded = np.stack([f.to_ndarray(format="rgb24") for f in decode_frames(tmp_path / "o.mp4")])
+    assert np.abs(decoded - expected).mean() < 3  # the plug-in's colours, moved by the camera
+    assert np.ptp(decoded.mean(axis=(1, 2)), axis=0).max() > 20  # and they change
+
+
+def test_a_factory_without_widths_is_built_once_and_kept_for_the_first_load(plugin, song,
+                                                                            tmp_path):
+    _, module, _ = plugin
+    spec = generators.spec("solid-lazy")
+    assert module.BUILT == []  # registering builds nothing
+    assert (spec.dim_z, spec.n_classes) == (10, 0) and module.BUILT == [dict(seed=0)]
+    assert spec.precisions == ("fp32",)  # it takes no precision
+    result = ganclip.render(song, output=tmp_path / "o.mp4", model="solid-lazy", fps=10,
+                            size=32, quiet=True)
+    assert result.frames == 30 and module.BUILT == [dict(seed=0)]  # the one it built
+    generators.load_generator("solid-lazy", seed=3)
+    assert module.BUILT == [dict(seed=0), dict(seed=3)]
+
+
+@pytest.mark.parametrize("name, says", [
+    ("raises", "generator plug-in 'raises' (solid_plugin:raises) failed: RuntimeError: no GPU "
+               "here"),
+    ("nothing", "generator plug-in 'nothing' (solid_plugin:nothing) failed: it returned a "
+                "value of type object with dim_z None, n_classes None, size None, no __call__; a factory "
+                "returns a generator"),
+    ("missing", "generator plug-in 'missing' (no_such_module:factory) failed: "
+                "ModuleNotFoundError: No module named 'no_such_module'"),
+])
+def test_a_broken_plug_in_is_one_line_naming_it(plugin, song, tmp_path, capsys, name, says):
+    code, out, err = render(["--model", name], capsys, song, tmp_path)
+    assert one_error(code, err).startswith(f"error: {says}")
+    assert not out and not (tmp_path / "o.mp4").exists()
+
+
+def test_a_plug_in_that_does_not_import_stops_nothing(plugin, capsys):
+    names, _, warned = plugin
+    assert "missing" not in names
+    assert warned == ["generator plug-in 'missing' (no_such_module:factory) was not loaded: "
+                      "ModuleNotFoundError: No module named 'no_such_module'"]
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    shown = {line.split()[0]: line for line in listing if line.strip()}
+    assert {"cppn", "solid", "solid-lazy"} <= set(shown) and "broken" in shown["missing"]
+    with pytest.raises(BadInputError, match="plug-in 'missing'"):
+        ganclip.load_generator("missing")
+
+
+def test_a_plug_in_may_not_take_the_name_of_a_model_when_broken(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    monkeypatch.setattr(generators, "REGISTRY", dict(generators.REGISTRY))
+    monkeypatch.setattr(plugins.log, "warning", lambda message: None)
+    broken = EntryPoint("cppn", "no_such_module:factory", "ganclip.generators")
+    assert generators.load_plugins([broken]) == []
+    assert generators.spec("cppn").description.startswith("built-in")  # still the built-in
