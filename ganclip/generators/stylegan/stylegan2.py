@@ -1,0 +1,545 @@
+"""StyleGAN2 and StyleGAN2-ADA ("Analyzing and Improving the Image Quality of StyleGAN",
+configs E-F), the generator only, for inference.
+
+A stack of :class:`SynthesisBlock`, one per octave from 4x4 up: each upsamples the
+features with a modulated convolution (a weight scaled per sample by a style from w and
+renormalised, "demodulated"), adds per-pixel noise, and in the default 'skip'
+architecture adds its own RGB picture to the upsampled picture of the block before. The
+modules, their ``state_dict`` names and constructor keywords are NVIDIA's (both the
+stylegan2-ada-pytorch ``training.networks`` and the stylegan3 repository's
+``training.networks_stylegan2``, which compute the same thing), so a snapshot's ``G_ema``
+loads strictly with :func:`from_persistent`; nothing NVIDIA wrote is run.
+
+Precision: the model computes its features in the dtype of its parameters
+(``model.half()`` on CUDA gives fp16 features, clamped to ``conv_clamp`` as NVIDIA's
+fp16 layers are), while styles, the modulated weights and the RGB picture stay float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ganclip.errors import BadInputError, GanclipError, one_line
+from ganclip.generators.stylegan.layers import (FullyConnectedLayer, MappingNetwork,
+                                                activation_gain, bias_act)
+from ganclip.generators.stylegan.ops import conv2d_resample, setup_filter, upsample2d
+from ganclip.generators.stylegan.snapshot import Persistent, SnapshotError
+
+FAMILY = "stylegan2"
+ARCHITECTURES = ("orig", "skip", "resnet")
+NOISE_MODES = ("const", "random", "none")
+RESAMPLE_FILTER = (1, 3, 3, 1)  # binomial low-pass of every published StyleGAN2
+DEMODULATE_EPS = 1e-8
+RESNET_GAIN = math.sqrt(0.5)  # a residual sum of two unit-variance branches stays unit
+# keywords that choose how NVIDIA's code trained or laid out memory, not what it computes
+INFERENCE_IRRELEVANT = ("fused_modconv_default", "fp16_channels_last", "channels_last")
+KNOWN_CLASSES = ("Generator", "MappingNetwork", "FullyConnectedLayer", "SynthesisNetwork",
+                 "SynthesisBlock", "SynthesisLayer", "ToRGBLayer", "Conv2dLayer")
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
+                     noise: torch.Tensor | None = None, up: int = 1, padding: int = 0,
+                     resample_filter: torch.Tensor | None = None, demodulate: bool = True,
+                     flip_weight: bool = True, fused: bool = True) -> torch.Tensor:
+    """A convolution whose weight is scaled per sample and input channel by ``styles``
+    and, with ``demodulate``, renormalised to unit norm per output channel.
+
+    Parameters
+    ----------
+    x : torch.Tensor [shape=(B, I, H, W)]
+    weight : torch.Tensor [shape=(O, I, kh, kw)]
+    styles : torch.Tensor [shape=(B, I)], float32
+    noise : torch.Tensor or None, broadcastable to the output, added after demodulation
+    up, padding, resample_filter, flip_weight : see :func:`~.ops.conv2d_resample`
+    demodulate : bool
+    fused : bool, True: one grouped convolution with per-sample weights; False: one shared
+        convolution between scaling the input by the styles and the output by the
+        demodulation (the same numbers, faster where grouped convolutions are slow)
+
+    Returns
+    -------
+    torch.Tensor [shape=(B, O, H·up + 2·padding - kh + 1, …)], in ``x``'s dtype
+    """
+    batch = x.shape[0]
+    out_channels, in_channels, kh, kw = weight.shape
+    weight = weight.to(torch.float32)
+    if demodulate and x.dtype == torch.float16:
+        # scale both to at most 1 so fp16 activations cannot overflow; the demodulation
+        # undoes the scale
+        weight = weight * (1 / math.sqrt(in_channels * kh * kw)
+                           / weight.abs().amax(dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.abs().amax(dim=1, keepdim=True)
+    dcoefs = None
+    if demodulate:  # |W·s|² per output channel = s² · Σ_k W², without the [B, O, I, k, k]
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + DEMODULATE_EPS).rsqrt()
+
+    if not fused:
+        x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
+        x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, padding=padding,
+                            flip_weight=flip_weight)
+        if dcoefs is None:
+            return x if noise is None else x + noise.to(x.dtype)
+        dcoefs = dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)
+        return x * dcoefs if noise is None else torch.addcmul(noise.to(x.dtype), x, dcoefs)
+
+    w = weight.unsqueeze(0) * styles.reshape(batch, 1, -1, 1, 1)  # [B, O, I, kh, kw]
+    if dcoefs is not None:
+        w = w * dcoefs.reshape(batch, -1, 1, 1, 1)
+    x = x.reshape(1, -1, *x.shape[2:])  # the batch becomes groups of channels
+    x = conv2d_resample(x, w.reshape(-1, in_channels, kh, kw).to(x.dtype), resample_filter,
+                        up=up, padding=padding, groups=batch, flip_weight=flip_weight)
+    x = x.reshape(batch, -1, *x.shape[2:])
+    if noise is None:
+        return x
+    return x.add_(noise.to(x.dtype)) if _owned(x) else x + noise.to(x.dtype)
+
+
+def _owned(x: torch.Tensor) -> bool:
+    """Whether an intermediate may be overwritten: no gradient flows through it."""
+    return not (torch.is_grad_enabled() and x.requires_grad)
+
+
+class SynthesisLayer(torch.nn.Module):
+    """A modulated 3x3 convolution (optionally upsampling 2x), noise, bias, lrelu."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, *,
+                 kernel_size: int = 3, up: int = 1, use_noise: bool = True,
+                 activation: str = "lrelu", resample_filter=RESAMPLE_FILTER,
+                 conv_clamp: float | None = None, channels_last: bool = False):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.resolution = resolution
+        self.up = up
+        self.use_noise = use_noise
+        self.activation = activation
+        self.conv_clamp = conv_clamp
+        self.padding = kernel_size // 2
+        self.act_gain = activation_gain(activation)
+        self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = torch.nn.Parameter(
+            torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = torch.nn.Parameter(torch.zeros([]))
+        self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
+
+    def noise(self, x: torch.Tensor, *, mode: str, gain: torch.Tensor | None):
+        """The noise to add: [res, res] (const), [B, 1, res, res] (random or with a gain),
+        or None."""
+        if not self.use_noise or mode == "none":
+            return None
+        if mode == "random":
+            base = torch.randn([x.shape[0], 1, self.resolution, self.resolution],
+                               device=x.device, dtype=x.dtype)
+        else:
+            base = self.noise_const.to(x.dtype)
+        noise = base * self.noise_strength.to(x.dtype)
+        if gain is not None:  # one factor per sample
+            noise = noise * gain.to(device=x.device, dtype=x.dtype).reshape(-1, 1, 1, 1)
+        return noise
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, *, noise_mode: str = "const",
+                noise_gain: torch.Tensor | None = None, fused: bool = True,
+                gain: float = 1.0) -> torch.Tensor:
+        """[B, in_channels, res / up, res / up] and w [B, w_dim] -> [B, out_channels, res, res]."""
+        styles = self.affine(w)
+        x = modulated_conv2d(x, self.weight, styles, up=self.up, padding=self.padding,
+                             noise=self.noise(x, mode=noise_mode, gain=noise_gain),
+                             resample_filter=self.resample_filter,
+                             flip_weight=self.up == 1, fused=fused)
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return bias_act(x, self.bias.to(x.dtype), act=self.activation,
+                        gain=self.act_gain * gain, clamp=clamp, inplace=True)
+
+
+class ToRGBLayer(torch.nn.Module):
+    """A modulated 1x1 convolution to colours, not demodulated."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, *,
+                 kernel_size: int = 1, conv_clamp: float | None = None,
+                 channels_last: bool = False):
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = torch.nn.Parameter(
+            torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, *, fused: bool = True) -> torch.Tensor:
+        """[B, in_channels, H, W] and w [B, w_dim] -> [B, out_channels, H, W]."""
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, inplace=True)
+
+
+class Conv2dLayer(torch.nn.Module):
+    """A plain convolution with equalised learning rate: the 'resnet' blocks' skip path
+    (1x1, upsampling 2x, no bias)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
+                 bias: bool = True, activation: str = "linear", up: int = 1,
+                 resample_filter=RESAMPLE_FILTER, conv_clamp: float | None = None,
+                 channels_last: bool = False, trainable: bool = True):
+        super().__init__()
+        self.activation = activation
+        self.up = up
+        self.conv_clamp = conv_clamp
+        self.padding = kernel_size // 2
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
+        self.act_gain = activation_gain(activation)
+        self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
+        self.weight = torch.nn.Parameter(
+            torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = torch.nn.Parameter(torch.zeros([out_channels])) if bias else None
+
+    def forward(self, x: torch.Tensor, *, gain: float = 1.0) -> torch.Tensor:
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        x = conv2d_resample(x, w, self.resample_filter, up=self.up, padding=self.padding,
+                            flip_weight=self.up == 1)
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        b = None if self.bias is None else self.bias.to(x.dtype)
+        return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp,
+                        inplace=True)
+
+
+class SynthesisBlock(torch.nn.Module):
+    """One octave: (upsampling conv0,) conv1, and its RGB contribution.
+
+    ``in_channels`` 0 makes the first block, which starts from a learned constant.
+    ``use_fp16``, ``fp16_channels_last`` and ``fused_modconv_default`` are NVIDIA's
+    precision and memory choices, accepted and ignored (see the module's docstring).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+                 img_channels: int, is_last: bool, *, architecture: str = "skip",
+                 resample_filter=RESAMPLE_FILTER, conv_clamp: float | None = 256,
+                 use_fp16: bool = False, fp16_channels_last: bool = False,
+                 fused_modconv_default=True, **layer_kwargs):
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise BadInputError(f"unknown StyleGAN2 architecture '{architecture}'; "
+                                f"available: {', '.join(ARCHITECTURES)}")
+        self.in_channels = in_channels
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.is_last = is_last
+        self.architecture = architecture
+        self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
+        if in_channels == 0:
+            self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2,
+                                        resample_filter=resample_filter,
+                                        conv_clamp=conv_clamp, **layer_kwargs)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution,
+                                    conv_clamp=conv_clamp, **layer_kwargs)
+        self.num_conv = 1 if in_channels == 0 else 2
+        self.num_torgb = int(is_last or architecture == "skip")
+        if self.num_torgb:
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        if in_channels and architecture == "resnet":
+            self.skip = Conv2dLayer(in_channels, out_channels, 1, bias=False, up=2,
+                                    resample_filter=resample_filter)
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, *,
+                noise_mode: str = "const", noise_gain: torch.Tensor | None = None,
+                fused: bool = True):
+        """Features and picture of the octave below -> those of this one.
+
+        Parameters
+        ----------
+        x : torch.Tensor [shape=(B, in_channels, res / 2, res / 2)] or None (first block)
+        img : torch.Tensor [shape=(B, img_channels, res / 2, res / 2)], float32, or None
+        ws : torch.Tensor [shape=(B, num_conv + num_torgb, w_dim)], float32
+
+        Returns
+        -------
+        (x [B, out_channels, res, res] in the parameters' dtype, img [B, img_channels, res,
+        res] float32 or None)
+        """
+        dtype = self.conv1.weight.dtype
+        layer = dict(noise_mode=noise_mode, noise_gain=noise_gain, fused=fused)
+        w_iter = iter(ws.unbind(dim=1))
+        if self.in_channels == 0:
+            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.conv1(x, next(w_iter), **layer)
+        elif self.architecture == "resnet":
+            x = x.to(dtype)
+            y = self.skip(x, gain=RESNET_GAIN)
+            x = self.conv0(x, next(w_iter), **layer)
+            x = self.conv1(x, next(w_iter), gain=RESNET_GAIN, **layer)
+            x = y + x
+        else:
+            x = x.to(dtype)
+            x = self.conv0(x, next(w_iter), **layer)
+            x = self.conv1(x, next(w_iter), **layer)
+
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        if self.num_torgb:
+            y = self.torgb(x, next(w_iter), fused=fused).to(torch.float32)
+            img = y if img is None else img + y
+        return x, img
+
+
+class SynthesisNetwork(torch.nn.Module):
+    """ws [B, num_ws, w_dim] -> picture, through one :class:`SynthesisBlock` per octave.
+
+    Channels at resolution r are ``min(channel_base // r, channel_max)``. ``num_fp16_res``
+    (NVIDIA's count of fp16 octaves) is kept for the config only.
+    """
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, *,
+                 channel_base: int = 32768, channel_max: int = 512, num_fp16_res: int = 4,
+                 **block_kwargs):
+        super().__init__()
+        if img_resolution < 4 or img_resolution & (img_resolution - 1):
+            raise BadInputError(f"a StyleGAN2 makes square pictures of a power of two from "
+                                f"4 up, not {img_resolution}")
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.block_resolutions = [2 ** i for i in range(2, int(math.log2(img_resolution)) + 1)]
+        channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            is_last = res == img_resolution
+            block = SynthesisBlock(channels[res // 2] if res > 4 else 0, channels[res], w_dim,
+                                   res, img_channels, is_last, **block_kwargs)
+            self.num_ws += block.num_conv + (block.num_torgb if is_last else 0)
+            setattr(self, f"b{res}", block)
+
+    def forward(self, ws: torch.Tensor, *, noise_mode: str = "const",
+                noise_gain: torch.Tensor | None = None,
+                fused_modconv: bool | None = None) -> torch.Tensor:
+        """Draw pictures from styles.
+
+        Parameters
+        ----------
+        ws : torch.Tensor [shape=(B, num_ws, w_dim)], one w per layer (from the mapping)
+        noise_mode : str, 'const' (the learned fixed noise), 'random' (fresh each call) or
+            'none'
+        noise_gain : torch.Tensor [shape=(B,)] or None, a factor on each sample's noise
+            (0 is the same picture as ``noise_mode='none'``)
+        fused_modconv : bool or None, see :func:`modulated_conv2d`; None: on CUDA NVIDIA's
+            inference rule (fused unless the features are fp16 and the batch is more than
+            one), on the CPU unfused (15-20 % faster there: 256 px, batch 1 and 4, 2 threads)
+
+        Returns
+        -------
+        torch.Tensor [shape=(B, img_channels, img_resolution, img_resolution)], float32,
+        nominally in [-1, 1] but not clamped
+        """
+        if noise_mode not in NOISE_MODES:
+            raise BadInputError(f"unknown noise mode '{noise_mode}'; available: "
+                                f"{', '.join(NOISE_MODES)}")
+        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
+            raise BadInputError(f"ws must be a [batch, {self.num_ws}, {self.w_dim}] tensor, "
+                                f"not {tuple(ws.shape)}")
+        if noise_gain is not None:
+            noise_gain = torch.as_tensor(noise_gain, dtype=torch.float32, device=ws.device)
+            if tuple(noise_gain.shape) != (ws.shape[0],):
+                raise BadInputError(f"noise_gain must be a [{ws.shape[0]}] tensor (one factor "
+                                    f"per sample), not {tuple(noise_gain.shape)}")
+        if fused_modconv is None:
+            fp16 = self.b4.conv1.weight.dtype == torch.float16
+            fused_modconv = ws.device.type == "cuda" and (not fp16 or ws.shape[0] == 1)
+        ws = ws.to(torch.float32)
+        x = img = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            # a block's RGB layer shares its w with the next block's first convolution
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            w_idx += block.num_conv
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, noise_gain=noise_gain,
+                           fused=fused_modconv)
+        return img
+
+
+class Generator(torch.nn.Module):
+    """z (and a class label) -> picture: :class:`MappingNetwork` then :class:`SynthesisNetwork`.
+
+    Parameters
+    ----------
+    z_dim, c_dim, w_dim : int, latent, label and style widths
+    img_resolution : int, the side of the square picture (a power of two)
+    img_channels : int, colours (3)
+    mapping_kwargs : dict, keywords of :class:`MappingNetwork`
+    synthesis_kwargs : dict, keywords of :class:`SynthesisNetwork` and its blocks and layers
+        (NVIDIA's stylegan3 repository passes these flat: ``**flat`` is merged in)
+    """
+
+    family = FAMILY
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int,
+                 img_channels: int, *, mapping_kwargs: dict | None = None,
+                 synthesis_kwargs: dict | None = None, **flat):
+        super().__init__()
+        mapping_kwargs = dict(mapping_kwargs or {})
+        synthesis_kwargs = {**(synthesis_kwargs or {}), **flat}
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels,
+                                          **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **mapping_kwargs)
+        self._kwargs = _plain(dict(
+            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+            img_channels=img_channels, mapping_kwargs=mapping_kwargs,
+            synthesis_kwargs={k: v for k, v in synthesis_kwargs.items()
+                              if k not in INFERENCE_IRRELEVANT}))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi=1.0, *,
+                truncation_cutoff: int | None = None, noise_mode: str = "const",
+                noise_gain: torch.Tensor | None = None,
+                fused_modconv: bool | None = None) -> torch.Tensor:
+        """Pictures from latents.
+
+        Parameters
+        ----------
+        z : torch.Tensor [shape=(B, z_dim)]
+        c : torch.Tensor [shape=(B, c_dim)] or None (unconditional)
+        truncation_psi : float or torch.Tensor [shape=(B,)]
+        truncation_cutoff, noise_mode, noise_gain, fused_modconv : see
+            :meth:`MappingNetwork.forward` and :meth:`SynthesisNetwork.forward`
+
+        Returns
+        -------
+        torch.Tensor [shape=(B, img_channels, img_resolution, img_resolution)], float32
+        """
+        ws = self.mapping(z, c, truncation_psi=truncation_psi,
+                          truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, noise_gain=noise_gain,
+                              fused_modconv=fused_modconv)
+
+    def config(self) -> dict:
+        """``{"family": "stylegan2", "kwargs": {...}}``, plain JSON, what :meth:`from_config`
+        builds this architecture from."""
+        return {"family": FAMILY, "kwargs": _plain(self._kwargs)}
+
+    @classmethod
+    def from_config(cls, config: dict, *, seed: int = 0) -> "Generator":
+        """A randomly initialised generator of ``config`` (NVIDIA's initialisation: unit
+        normal weights, constant and noise; zero noise strength and w average), in eval mode
+        and without gradients. The global torch random state is left as it was."""
+        if not isinstance(config, dict) or config.get("family") != FAMILY:
+            family = config.get("family") if isinstance(config, dict) else config
+            raise BadInputError(f"not a {FAMILY} config: family {family!r}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return cls(**config["kwargs"]).eval().requires_grad_(False)
+
+
+def _plain(value):
+    """JSON-able copies of init kwargs: dicts (EasyDict), lists, numbers and strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _named_nodes(node: Persistent, prefix: str = ""):
+    yield prefix, node
+    for name, child in node.children.items():
+        if isinstance(child, Persistent):
+            yield from _named_nodes(child, f"{prefix}{name}.")
+
+
+def _kwargs_of(node: Persistent) -> dict:
+    """Our Generator's keywords from a snapshot's, with the defaults in which NVIDIA's two
+    StyleGAN2 sources differ read from the objects themselves and written out."""
+    kwargs = _plain(node.init_kwargs)
+    top = {k: kwargs.pop(k, node.state.get(k))
+           for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")}
+    mapping = kwargs.pop("mapping_kwargs", None) or {}
+    synthesis = {**(kwargs.pop("synthesis_kwargs", None) or {}), **kwargs}
+    for key in INFERENCE_IRRELEVANT:
+        synthesis.pop(key, None)
+    children = node.children
+    if isinstance(children.get("mapping"), Persistent):
+        mapping.setdefault("w_avg_beta", _plain(children["mapping"].state.get("w_avg_beta")))
+    net = children.get("synthesis")
+    first = net.children.get("b4") if isinstance(net, Persistent) else None
+    if isinstance(first, Persistent):  # 256 in the stylegan3 repository, None in ADA's
+        layer = first.children.get("conv1")
+        if isinstance(layer, Persistent):
+            synthesis.setdefault("conv_clamp", _plain(layer.state.get("conv_clamp")))
+        if isinstance(net.state.get("num_fp16_res"), int):
+            synthesis.setdefault("num_fp16_res", net.state["num_fp16_res"])
+    return {**top, "mapping_kwargs": mapping, "synthesis_kwargs": synthesis}
+
+
+def tensor_problems(model: torch.nn.Module, tensors: dict) -> str | None:
+    """What keeps ``tensors`` from being exactly the names and shapes of
+    ``model.state_dict()``, in a few words; None when they are."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in tensors.items()}
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(given) if expected[k] != given[k])
+    problems = []
+    for what, names in (("lacks", missing), ("has unexpected", unexpected)):
+        if names:
+            problems.append(f"{what} {len(names)} tensor(s) ({', '.join(names[:3])}"
+                            f"{', …' if len(names) > 3 else ''})")
+    if wrong:
+        problems.append(f"has {len(wrong)} of the wrong shape ({wrong[0]}: "
+                        f"{list(given[wrong[0]])}, not {list(expected[wrong[0]])})")
+    return "; ".join(problems) or None
+
+
+def from_persistent(node: Persistent, *, where="the snapshot") -> Generator:
+    """Build a :class:`Generator` from a snapshot's ``G_ema`` (see
+    :func:`~.snapshot.read_snapshot`) and load its tensors strictly.
+
+    Parameters
+    ----------
+    node : Persistent, the generator, as data
+    where : str or Path, what the messages name (the file)
+
+    Raises
+    ------
+    SnapshotError
+        a class this family does not have (naming it and where), options ganclip does not
+        know, or tensors that are not exactly the architecture's
+    """
+    for path, child in _named_nodes(node, "G_ema."):
+        if child.class_name not in KNOWN_CLASSES:
+            raise SnapshotError(
+                f"{where}: {path.rstrip('.')} is a class '{child.class_name}' that NVIDIA's "
+                "StyleGAN2 does not have; the snapshot comes from modified network code, which "
+                "ganclip cannot load (only NVIDIA's StyleGAN2, 2-ADA and 3 generators)")
+    try:
+        model = Generator(**_kwargs_of(node))
+    except (TypeError, ValueError, GanclipError) as exc:
+        raise SnapshotError(f"{where}: its generator was built with options ganclip's "
+                            f"StyleGAN2 does not know ({one_line(exc, limit=160)})") from None
+    for path, child in _named_nodes(node):
+        try:
+            ours = type(model.get_submodule(path.rstrip("."))).__name__
+        except AttributeError:
+            ours = None
+        if ours != child.class_name:
+            raise SnapshotError(
+                f"{where}: G_ema.{path.rstrip('.')} is a '{child.class_name}' where StyleGAN2 "
+                f"has {f'a {ours!r}' if ours else 'nothing'}; the file is damaged or from a "
+                "modified network")
+    problems = tensor_problems(model, node.tensors())
+    if problems:
+        raise SnapshotError(f"{where}: the generator {problems} for the architecture its "
+                            "options describe; the file is damaged or from a modified network")
+    model.load_state_dict(node.tensors(), strict=True)
+    return model.eval().requires_grad_(False)
