@@ -212,3 +212,25 @@ def test_onnx_draws_in_fp32_only_and_holds_its_own_weights(models, tmp_path):
         ganclip.load_generator(path, precision="bf16")
     with pytest.raises(BadInputError, match="holds its own weights"):
         ganclip.load_generator(path, weights=tmp_path)
+
+
+def test_cuda_runs_on_the_cuda_provider_when_onnxruntime_has_it(models, monkeypatch):
+    import onnxruntime
+
+    from ganclip.generators.onnx import runtime
+
+    asked = []
+
+    def session(path, options, *, providers):
+        asked.append(providers)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+    path = models["conditional"][1]
+    runtime.open_session(path, device="cpu")
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [runtime.CPU])
+    runtime.open_session(path, device="cuda")
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: [runtime.CUDA, runtime.CPU])
+    runtime.open_session(path, device="cuda:1")
+    assert asked == [[runtime.CPU], [runtime.CPU],
+                     [(runtime.CUDA, {"device_id": 1}), runtime.CPU]]

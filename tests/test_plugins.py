@@ -20,7 +20,7 @@ from media import decode_frames
 PLUGIN = '''
 import numpy as np
 
-BUILT = []  # the keywords of every generator a factory built
+BUILT = []  # (factory, keywords) of every generator a factory built
 
 
 class Solid:
@@ -40,7 +40,7 @@ class Solid:
 
 def solid(*, size=(256, 256), seed=0, device="cpu", precision="auto"):
     """one colour a frame, from z"""
-    BUILT.append(dict(size=size, seed=seed, device=device, precision=precision))
+    BUILT.append(("solid", dict(size=size, seed=seed, device=device, precision=precision)))
     return Solid((size[0] // 2, size[1] // 2))  # smaller than asked: the render scales it
 
 
@@ -48,8 +48,21 @@ solid.dim_z, solid.n_classes = 16, 0
 
 
 def lazy(seed=0):  # takes one keyword of the contract and declares no widths
-    BUILT.append(dict(seed=seed))
+    BUILT.append(("lazy", dict(seed=seed)))
     return Solid((24, 20), dim_z=10)
+
+
+def bare():  # no keyword at all: built when ganclip starts, kept for the first load
+    BUILT.append(("bare", {}))
+    return Solid((8, 8))
+
+
+def weighted(*, size, weights=None):
+    BUILT.append(("weighted", dict(weights=weights)))
+    return Solid(size)
+
+
+weighted.dim_z, weighted.n_classes = 16, 0
 
 
 def raises(**keywords):
@@ -66,6 +79,8 @@ solid = solid_plugin:solid
 solid-lazy = solid_plugin:lazy
 raises = solid_plugin:raises
 nothing = solid_plugin:nothing
+bare = solid_plugin:bare
+weighted = solid_plugin:weighted
 missing = no_such_module:factory
 """
 
@@ -92,6 +107,11 @@ def plugin(tmp_path, monkeypatch):
     sys.modules.pop("solid_plugin", None)  # the next test's tmp_path has its own
 
 
+def built(module, factory: str) -> list[dict]:
+    """The keywords each generator ``factory`` built was built with."""
+    return [keywords for name, keywords in module.BUILT if name == factory]
+
+
 def render(argv, capsys, song, tmp_path, *more):
     code = main(["render", str(song), "-o", str(tmp_path / "o.mp4"), "--size", "32",
                  "--fps", "10", "-q", *argv, *more])
@@ -108,15 +128,16 @@ def one_error(code, err) -> str:
 def test_a_factory_plug_in_adds_a_model_that_renders_its_frames(plugin, song, tmp_path,
                                                                  capsys):
     names, module, _ = plugin
-    assert {"solid", "solid-lazy", "raises", "nothing"} <= set(names)
+    assert {"solid", "solid-lazy", "raises", "nothing", "bare", "weighted"} <= set(names)
     assert "solid" in generators.available_models()
     spec = generators.spec("solid")
     assert (spec.dim_z, spec.n_classes, spec.description) == (16, 0, "one colour a frame, from z")
-    assert module.BUILT == []  # declared widths: nothing is built until the render
+    assert built(module, "solid") == []  # declared widths: nothing is built until the render
     code, out, err = render(["--model", "solid", "--plan-out", str(tmp_path / "p.npz")],
                             capsys, song, tmp_path)
     assert code == 0 and "with solid" in out, err
-    assert module.BUILT == [dict(size=(32, 32), seed=0, device="cpu", precision="auto")]
+    assert built(module, "solid") == [dict(size=(32, 32), seed=0, device="cpu",
+                                           precision="auto")]
     assert probe_video(tmp_path / "o.mp4")[0] == 30
     plan = ganclip.Plan.load(tmp_path / "p.npz")
     z = plan.batch(0, len(plan))[0]
@@ -133,14 +154,34 @@ def test_a_factory_without_widths_is_built_once_and_kept_for_the_first_load(plug
                                                                             tmp_path):
     _, module, _ = plugin
     spec = generators.spec("solid-lazy")
-    assert module.BUILT == []  # registering builds nothing
-    assert (spec.dim_z, spec.n_classes) == (10, 0) and module.BUILT == [dict(seed=0)]
+    assert built(module, "lazy") == []  # registering builds nothing
+    assert (spec.dim_z, spec.n_classes) == (10, 0) and built(module, "lazy") == [dict(seed=0)]
     assert spec.precisions == ("fp32",)  # it takes no precision
     result = ganclip.render(song, output=tmp_path / "o.mp4", model="solid-lazy", fps=10,
                             size=32, quiet=True)
-    assert result.frames == 30 and module.BUILT == [dict(seed=0)]  # the one it built
+    assert result.frames == 30 and built(module, "lazy") == [dict(seed=0)]  # the one it built
     generators.load_generator("solid-lazy", seed=3)
-    assert module.BUILT == [dict(seed=0), dict(seed=3)]
+    assert built(module, "lazy") == [dict(seed=0), dict(seed=3)]
+
+
+def test_a_factory_without_keywords_is_built_at_start_and_that_one_loads_first(plugin):
+    _, module, _ = plugin
+    assert built(module, "bare") == [{}] and generators.spec("bare").dim_z == 16
+    first = generators.load_generator("bare", size=64)
+    assert first.size == (8, 8) and built(module, "bare") == [{}]
+    assert generators.load_generator("bare") is not first and len(built(module, "bare")) == 2
+
+
+def test_weights_go_to_a_factory_that_takes_them_and_are_refused_by_one_that_does_not(
+        plugin, tmp_path):
+    _, module, _ = plugin
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"0")
+    generators.load_generator("weighted", weights=str(weights))
+    assert built(module, "weighted") == [dict(weights=weights)]
+    with pytest.raises(BadInputError, match=r"--weights .*w.bin: generator plug-in 'solid' "
+                                            r"\(solid_plugin:solid\) takes no weights file"):
+        generators.load_generator("solid", weights=str(weights))
 
 
 @pytest.mark.parametrize("name, says", [
