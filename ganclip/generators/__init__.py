@@ -10,7 +10,7 @@ plug-ins register through the ``ganclip.generators`` entry point group
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -45,11 +45,12 @@ class Generator(Protocol):
         -------
         frames : np.ndarray [shape=(B, height, width, 3)], uint8 RGB
 
-        A generator whose spec has ``camera=True`` also takes ``camera=`` [B, 5] (zoom,
-        angle, shift x, shift y, flash: :meth:`~ganclip.plan.Plan.camera`), ``palette=``
-        [B, K, 3] or None and ``symmetry=`` [B, 2] (:meth:`~ganclip.plan.Plan.folds`), and
-        draws them itself; its frames have the shape of ``size``, and may be smaller, for
-        the encoder to scale up.
+        A generator whose spec has ``looks=True`` also takes ``looks=`` and ``drive=``
+        (:attr:`GeneratorSpec.looks`). A generator whose spec has ``camera=True`` also takes
+        ``camera=`` [B, 5] (zoom, angle, shift x, shift y, flash:
+        :meth:`~ganclip.plan.Plan.camera`), ``palette=`` [B, K, 3] or None and ``symmetry=``
+        [B, 2] (:meth:`~ganclip.plan.Plan.folds`), and draws them itself; its frames have the
+        shape of ``size``, and may be smaller, for the encoder to scale up.
         """
 
 
@@ -76,6 +77,9 @@ class GeneratorSpec:
     # shape of --size; else it draws a still picture that the render warps (ganclip.camera)
     extends: bool = False  # load() takes fit="extend"|"crop" and draws wide or tall
     # frames itself when extending
+    looks: bool = False  # draws from a W space (StyleGAN): the image types are looks, anchors
+    # in W that its generator's map() gives (ganclip.looks); it also takes looks= [B, num_ws,
+    # w_dim] (the plan's anchors mixed) and drive= [B, len(DRIVE)] or None (plan.DRIVE)
 
     def check_precision(self, precision: str, device: str = "cpu") -> str:
         """``precision`` when this model takes it on ``device``; a one-line error otherwise."""
@@ -145,8 +149,11 @@ def check_precision(precision: str, *, accepted=PRECISIONS[1:], device="cpu",
 
 
 def available_models() -> list[str]:
-    """Names ``--model`` accepts, ``auto`` first."""
-    return ["auto", *REGISTRY]
+    """Names ``--model`` accepts, ``auto`` first, then the built-in and plug-in models and
+    those added to the cache (``ganclip models add``)."""
+    from ganclip.usermodels import added
+
+    return ["auto", *REGISTRY, *(name for name in added() if name not in REGISTRY)]
 
 
 # suffix → spec_for(path): how a family reads a model file given as --model PATH
@@ -190,6 +197,12 @@ def spec(name: str) -> GeneratorSpec:
     error naming the choices."""
     if name not in REGISTRY and is_model_file(name):
         return file_spec(name)
+    if name not in REGISTRY:
+        from ganclip.usermodels import path_of
+
+        found = path_of(name)  # a model added to the cache under a name
+        if found is not None:
+            return replace(file_spec(found), name=name)
     return lookup(REGISTRY, name, what="model", choices=available_models())
 
 
@@ -278,12 +291,14 @@ def load_generator(name: str = "auto", *, size=256, seed: int = 0, device: str =
 
 
 def _register_builtins() -> None:
-    from ganclip.generators.builtin import SPECS
+    from ganclip.generators.builtin import SPECS, stylegan_spec
     from ganclip.generators.onnx import spec_for as onnx_spec
 
     for one in SPECS:
         register(one)
     register_file_kind(".onnx", onnx_spec)
+    for suffix in (".pkl", ".safetensors"):  # NVIDIA's StyleGAN snapshots, ganclip's files
+        register_file_kind(suffix, stylegan_spec)
 
 
 _register_builtins()

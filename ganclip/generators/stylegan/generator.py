@@ -116,8 +116,8 @@ class StyleGANGenerator:
             if drive is not None:
                 d = torch.as_tensor(np.asarray(drive, np.float32), device=self.device)
                 coarse, middle, fine = self.groups
-                reach = {coarse: COARSE_REACH * d[:, 0], middle: MIDDLE_REACH * d[:, 1]}
-                for group, amount in reach.items():
+                reach = ((coarse, COARSE_REACH * d[:, 0]), (middle, MIDDLE_REACH * d[:, 1]))
+                for group, amount in reach:
                     w[:, group] += amount[:, None, None] * (path[:, group] - w[:, group])
                 texture = d[:, 4:16] @ self._chroma_anchors()  # [B, w_dim]
                 w[:, fine] += (FINE_REACH * d[:, 2])[:, None, None] * (
