@@ -165,9 +165,11 @@ class StyleGANGenerator:
         if self.camera and camera is not None:
             from ganclip.generators.stylegan.stylegan3 import user_transform
 
-            cam = np.asarray(camera, np.float32)
+            # the plan's camera is in frame heights, y up, half a height per unit
+            # (ganclip.camera); the input's grid spans -0.5..0.5, y down, so the turn flips
+            cam = np.asarray(camera, np.float64)
             extra["transform"] = torch.as_tensor(
-                user_transform(cam[:, 1], cam[:, 2], cam[:, 3], zoom=cam[:, 0]),
+                user_transform(-cam[:, 1], cam[:, 2] / 2, -cam[:, 3] / 2, zoom=cam[:, 0]),
                 dtype=torch.float32, device=self.device)
         images = net.synthesis(ws.to(dtype), noise_mode="const", noise_gain=noise, **extra)
         frames = to_uint8(images)
