@@ -165,11 +165,14 @@ class StyleGANGenerator:
         if self.camera and camera is not None:
             from ganclip.generators.stylegan.stylegan3 import user_transform
 
-            # the plan's camera is in frame heights, y up, half a height per unit
-            # (ganclip.camera); the input's grid spans -0.5..0.5, y down, so the turn flips
+            # the plan's camera is in half frame heights, y up (ganclip.camera); the input's
+            # grid spans -0.5..0.5 of the square, y down, so the turn flips; the square is
+            # scaled to cover the frame, whose height is h / max(w, h) of the square's side
+            w, h = self.video_size
+            unit = h / max(w, h) / 2
             cam = np.asarray(camera, np.float64)
             extra["transform"] = torch.as_tensor(
-                user_transform(-cam[:, 1], cam[:, 2] / 2, -cam[:, 3] / 2, zoom=cam[:, 0]),
+                user_transform(-cam[:, 1], cam[:, 2] * unit, -cam[:, 3] * unit, zoom=cam[:, 0]),
                 dtype=torch.float32, device=self.device)
         images = net.synthesis(ws.to(dtype), noise_mode="const", noise_gain=noise, **extra)
         frames = to_uint8(images)
