@@ -168,6 +168,8 @@ def _types(args) -> int:
         mix = ", ".join(f"{names[i]} {w:.2f}" for i, w in t.classes[:4])
         more = f" +{len(t.classes) - 4} more" if len(t.classes) > 4 else ""
         latent = " [latent]" if t.latent is not None else ""
+        latent += f"  seed {t.seed}" if t.seed is not None else ""
+        latent += f"  w {t.w}" if t.w is not None else ""
         palette = " ".join(imagetypes.hex_colour(c) for c in t.colours())
         derived = "" if t.palette is not None else " (from name)"
         fold = {0: "", 2: "  mirror"}.get(t.symmetry, f"  {t.symmetry}-fold")
