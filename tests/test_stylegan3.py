@@ -12,7 +12,7 @@ import torch
 
 from ganclip.errors import BadInputError
 from ganclip.generators.stylegan import stylegan3
-from ganclip.generators.stylegan.snapshot import SnapshotError, read_snapshot
+from ganclip.generators.stylegan.snapshot import SnapshotError, plain, read_snapshot
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stylegan"
 SNAPSHOTS = ("sg3-r-32", "sg3-t-32")
@@ -178,7 +178,7 @@ def test_random_configs_draw_finite_pictures(letter, resolution):
 def test_designed_filters_are_nvidias(name):
     """from_config designs the filters the snapshot stores (Kaiser; R's jinc)."""
     node = read_snapshot(FIXTURES / f"{name}.pkl")
-    kwargs = stylegan3._plain(node.init_kwargs)
+    kwargs = plain(node.init_kwargs)
     model = stylegan3.Generator.from_config({"family": "stylegan3", "kwargs": kwargs})
     theirs = node.tensors()
     filters = [k for k in model.state_dict() if k.endswith(("up_filter", "down_filter"))]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ganclip.errors import BadInputError, GanclipError, WeightsError, lookup, one_line
 from ganclip.files import atomic_path
-from ganclip.generators.stylegan.snapshot import Persistent, SnapshotError, read_snapshot
+from ganclip.generators.stylegan.snapshot import (Persistent, SnapshotError, read_snapshot,
+                                                  tensor_problems)
 
 METADATA_KEY = "ganclip"  # the one safetensors metadata entry ganclip writes
 FORMAT_VERSION = 1  # of that entry; a newer one is refused rather than misread
@@ -162,8 +163,6 @@ def load_safetensors(path):
     except Exception as exc:  # safetensors reports damage as its own error types
         raise WeightsError(f"{path} is truncated or damaged ({one_line(exc, limit=80)}); "
                            "convert the snapshot again") from None
-    from ganclip.generators.stylegan.stylegan2 import tensor_problems
-
     problems = tensor_problems(generator, tensors)
     if problems:
         raise WeightsError(f"{path}: the file {problems} for the architecture its config "

@@ -1,5 +1,6 @@
-"""What the StyleGAN families share: bias + activation, the equalised fully connected layer
-and the mapping network from z (and a class) to w.
+"""What the StyleGAN families share: bias + activation, the equalised fully connected layer,
+the mapping network from z (and a class) to w, the demodulation of a modulated weight, and
+the generator's outer shell (mapping then synthesis, its config, random initialisation).
 
 The layers keep NVIDIA's parameter names, constructor keywords and runtime scaling
 ("equalised learning rate": weights are stored at unit scale and multiplied by
@@ -15,10 +16,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ganclip.errors import BadInputError, lookup
+from ganclip.errors import BadInputError, lookup, one_line
+from ganclip.generators.stylegan.snapshot import plain
 
 LRELU_SLOPE = 0.2  # leaky ReLU's slope below zero in every StyleGAN
 NORMALIZE_EPS = 1e-8  # keeps the 2nd-moment normalisation finite for an all-zero input
+DEMODULATE_EPS = 1e-8  # keeps the demodulation finite for an all-zero style
+NOISE_MODES = ("const", "random", "none")  # StyleGAN2's; StyleGAN3 takes them and has none
 
 # name -> (function, gain that keeps unit variance through it); NVIDIA's def_gain values
 ACTIVATIONS = {
@@ -37,6 +41,11 @@ ACTIVATIONS = {
 def activation_gain(act: str) -> float:
     """The gain NVIDIA applies after ``act`` by default (sqrt 2 for the ReLUs, else 1)."""
     return lookup(ACTIVATIONS, act, what="activation")[1]
+
+
+def may_overwrite(x: torch.Tensor) -> bool:
+    """Whether an intermediate may be overwritten: no gradient flows through it."""
+    return not (torch.is_grad_enabled() and x.requires_grad)
 
 
 def normalize_2nd_moment(x: torch.Tensor, *, dim: int = 1,
@@ -71,8 +80,7 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, *, act: str = "line
     gain = default_gain if gain is None else float(gain)
     if b is not None:
         b = b.reshape([-1 if i == dim else 1 for i in range(x.ndim)])
-    if inplace and act in ("linear", "lrelu") and not (torch.is_grad_enabled() and
-                                                       x.requires_grad):
+    if inplace and act in ("linear", "lrelu") and may_overwrite(x):
         if b is not None:
             x.add_(b)
         if act == "lrelu":
@@ -85,6 +93,23 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, *, act: str = "line
     if clamp is not None and clamp >= 0:
         x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
     return x
+
+
+def demodulation(styles: torch.Tensor, weight_energy: torch.Tensor) -> torch.Tensor:
+    """The factors that renormalise a modulated weight to unit norm per output channel:
+    ``|W·s|²`` per output channel is ``s² · Σ_k W²``, so the [B, O, I, k, k] weight is
+    never built.
+
+    Parameters
+    ----------
+    styles : torch.Tensor [shape=(B, I)], float32
+    weight_energy : torch.Tensor [shape=(O, I)], ``weight.square().sum([2, 3])``
+
+    Returns
+    -------
+    torch.Tensor [shape=(B, O)], float32
+    """
+    return (styles.square() @ weight_energy.t() + DEMODULATE_EPS).rsqrt()
 
 
 class FullyConnectedLayer(torch.nn.Module):
@@ -245,3 +270,71 @@ def _check_shape(x, width: int, name: str) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != width:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise BadInputError(f"{name} must be a [batch, {width}] tensor, not {got}")
+
+
+def check_styles(ws: torch.Tensor, num_ws: int, w_dim: int, noise_mode: str) -> None:
+    """Refuse styles that are not [batch, num_ws, w_dim] and an unknown noise mode."""
+    if noise_mode not in NOISE_MODES:
+        raise BadInputError(f"unknown noise mode '{noise_mode}'; available: "
+                            f"{', '.join(NOISE_MODES)}")
+    if ws.ndim != 3 or tuple(ws.shape[1:]) != (num_ws, w_dim):
+        raise BadInputError(f"ws must be a [batch, {num_ws}, {w_dim}] tensor, "
+                            f"not {tuple(ws.shape)}")
+
+
+class StyleGenerator(torch.nn.Module):
+    """What both families' ``Generator`` share: the sizes, a ``synthesis`` network and the
+    ``mapping`` network that feeds it, the config they were built from, and random
+    initialisation from a config.
+
+    A subclass sets ``family`` and calls :meth:`_build` from its ``__init__``.
+    """
+
+    family = ""  # the config's "family"
+
+    def _build(self, synthesis_cls, *, z_dim: int, c_dim: int, w_dim: int,
+               img_resolution: int, img_channels: int, mapping_kwargs: dict,
+               synthesis_kwargs: dict, recorded: dict) -> None:
+        """Set the sizes, ``synthesis = synthesis_cls(w_dim, img_resolution, img_channels,
+        **synthesis_kwargs)`` and a :class:`MappingNetwork` to its ``num_ws``; ``recorded``
+        is what :meth:`config` gives back beside the sizes."""
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.synthesis = synthesis_cls(w_dim, img_resolution, img_channels,
+                                       **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **mapping_kwargs)
+        self._kwargs = plain(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim,
+                                  img_resolution=img_resolution, img_channels=img_channels,
+                                  mapping_kwargs=mapping_kwargs, **recorded))
+
+    def config(self) -> dict:
+        """``{"family": ..., "kwargs": {...}}``, plain JSON, what :meth:`from_config` builds
+        this architecture from."""
+        return {"family": self.family, "kwargs": plain(self._kwargs)}
+
+    @classmethod
+    def from_config(cls, config: dict, *, seed: int = 0):
+        """A randomly initialised generator of ``config`` (NVIDIA's initialisation: unit
+        normal weights, constants and noise, zero noise strength and w average; StyleGAN3's
+        filters designed as NVIDIA's), in eval mode and without gradients. The global torch
+        random state is left as it was.
+
+        Raises
+        ------
+        BadInputError
+            a config of another family, or an option no module of this one takes
+        """
+        if not isinstance(config, dict) or config.get("family") != cls.family:
+            family = config.get("family") if isinstance(config, dict) else config
+            raise BadInputError(f"not a {cls.family} config: family {family!r}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            try:
+                model = cls(**config["kwargs"])
+            except TypeError as exc:  # an option no module here takes
+                raise BadInputError(f"{cls.family} config: {one_line(exc, limit=160)}") from None
+        return model.eval().requires_grad_(False)

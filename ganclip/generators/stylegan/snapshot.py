@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganclip.errors import WeightsError, one_line
+from ganclip.errors import GanclipError, WeightsError, one_line
 
 TF_MODULES = ("dnnlib.tflib", "tensorflow")  # what a TensorFlow-era StyleGAN pickle needs
 TF_HELP = ("convert it to a PyTorch snapshot with NVIDIA's stylegan2-ada-pytorch "
@@ -84,10 +84,16 @@ class Persistent:
 
     def walk(self):
         """This object and every persistent object below it, depth first."""
-        yield self
-        for child in self.children.values():
+        for _, node in self.named_nodes():
+            yield node
+
+    def named_nodes(self, prefix: str = ""):
+        """(``prefix`` + dotted path + ".", object) for this object and every persistent
+        object below it, depth first; this object's path is ``prefix`` itself."""
+        yield prefix, self
+        for name, child in self.children.items():
             if isinstance(child, Persistent):
-                yield from child.walk()
+                yield from child.named_nodes(f"{prefix}{name}.")
 
 
 def _persistent(meta) -> Persistent:
@@ -212,3 +218,88 @@ def read_snapshot(path) -> Persistent:
         type(data).__name__
     raise SnapshotError(f"{path} is not a StyleGAN snapshot: it holds {keys or 'nothing'}, "
                         "not a G_ema generator")
+
+
+# -- from a snapshot's objects to ganclip's modules ---------------------------------------------
+
+def plain(value):
+    """A JSON-able copy of init kwargs: dicts (EasyDict), lists, tuples and arrays become
+    dicts and lists, numpy scalars Python numbers; the rest is kept."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def tensor_problems(model, tensors: dict) -> str | None:
+    """What keeps ``tensors`` from being exactly the names and shapes of
+    ``model.state_dict()``, in a few words; None when they are."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in tensors.items()}
+    problems = []
+    for what, names in (("lacks", sorted(set(expected) - set(given))),
+                        ("has unexpected", sorted(set(given) - set(expected)))):
+        if names:
+            problems.append(f"{what} {len(names)} tensor(s) ({', '.join(names[:3])}"
+                            f"{', …' if len(names) > 3 else ''})")
+    wrong = sorted(k for k in set(expected) & set(given) if expected[k] != given[k])
+    if wrong:
+        problems.append(f"has {len(wrong)} of the wrong shape ({wrong[0]}: "
+                        f"{list(given[wrong[0]])}, not {list(expected[wrong[0]])})")
+    return "; ".join(problems) or None
+
+
+def load_persistent(node: Persistent, build, *, family: str, known_classes, where,
+                    layout_problem=None):
+    """A snapshot's generator as one of ganclip's modules, checked at every step and its
+    tensors loaded strictly; in eval mode, without gradients.
+
+    Parameters
+    ----------
+    node : Persistent, the ``G_ema`` generator, as data
+    build : callable, () -> the module its options describe (TypeError, ValueError or a
+        GanclipError for options ganclip does not know)
+    family : str, what the messages call the family ('StyleGAN2')
+    known_classes : collection of str, the class names NVIDIA's family has
+    where : str or Path, what the messages name (the file)
+    layout_problem : callable or None, (module, node) -> what differs in a record the
+        snapshot keeps beside its tensors, or None
+
+    Raises
+    ------
+    SnapshotError
+        a class the family does not have (naming it and where), options ganclip does not
+        know, a module tree, layout or tensors that are not exactly the architecture's
+    """
+    for path, child in node.named_nodes("G_ema."):
+        if child.class_name not in known_classes:
+            raise SnapshotError(
+                f"{where}: {path.rstrip('.')} is a class '{child.class_name}' that NVIDIA's "
+                f"{family} does not have; the snapshot comes from modified network code, which "
+                "ganclip cannot load (only NVIDIA's StyleGAN2, 2-ADA and 3 generators)")
+    try:
+        model = build()
+    except (TypeError, ValueError, GanclipError) as exc:
+        raise SnapshotError(f"{where}: its generator was built with options ganclip's "
+                            f"{family} does not know ({one_line(exc, limit=160)})") from None
+    for path, child in node.named_nodes():
+        try:
+            ours = type(model.get_submodule(path.rstrip("."))).__name__
+        except AttributeError:
+            ours = None
+        if ours != child.class_name:
+            raise SnapshotError(
+                f"{where}: G_ema.{path.rstrip('.')} is a '{child.class_name}' where {family} "
+                f"has {f'a {ours!r}' if ours else 'nothing'}; the file is damaged or from a "
+                "modified network")
+    tensors = node.tensors()
+    problem = (layout_problem and layout_problem(model, node)) or \
+        tensor_problems(model, tensors)
+    if problem:
+        raise SnapshotError(f"{where}: the generator {problem} for the architecture its "
+                            "options describe; the file is damaged or from a modified network")
+    model.load_state_dict(tensors, strict=True)
+    return model.eval().requires_grad_(False)

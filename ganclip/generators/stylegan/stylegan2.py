@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from ganclip.errors import BadInputError, GanclipError, one_line
-from ganclip.generators.stylegan.layers import (FullyConnectedLayer, MappingNetwork,
-                                                activation_gain, bias_act)
+from ganclip.errors import BadInputError
+from ganclip.generators.stylegan.layers import (FullyConnectedLayer, StyleGenerator,
+                                                activation_gain, bias_act, check_styles,
+                                                demodulation, may_overwrite)
 from ganclip.generators.stylegan.ops import conv2d_resample, setup_filter, upsample2d
-from ganclip.generators.stylegan.snapshot import Persistent, SnapshotError
+from ganclip.generators.stylegan.snapshot import Persistent, load_persistent, plain
 
 FAMILY = "stylegan2"
 ARCHITECTURES = ("orig", "skip", "resnet")
-NOISE_MODES = ("const", "random", "none")
 RESAMPLE_FILTER = (1, 3, 3, 1)  # binomial low-pass of every published StyleGAN2
-DEMODULATE_EPS = 1e-8
 RESNET_GAIN = math.sqrt(0.5)  # a residual sum of two unit-variance branches stays unit
 # keywords that choose how NVIDIA's code trained or laid out memory, not what it computes
 INFERENCE_IRRELEVANT = ("fused_modconv_default", "fp16_channels_last", "channels_last")
@@ -72,9 +70,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         weight = weight * (1 / math.sqrt(in_channels * kh * kw)
                            / weight.abs().amax(dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.abs().amax(dim=1, keepdim=True)
-    dcoefs = None
-    if demodulate:  # |W·s|² per output channel = s² · Σ_k W², without the [B, O, I, k, k]
-        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + DEMODULATE_EPS).rsqrt()
+    dcoefs = demodulation(styles, weight.square().sum(dim=[2, 3])) if demodulate else None
 
     if not fused:
         x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
@@ -94,12 +90,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     x = x.reshape(batch, -1, *x.shape[2:])
     if noise is None:
         return x
-    return x.add_(noise.to(x.dtype)) if _owned(x) else x + noise.to(x.dtype)
-
-
-def _owned(x: torch.Tensor) -> bool:
-    """Whether an intermediate may be overwritten: no gradient flows through it."""
-    return not (torch.is_grad_enabled() and x.requires_grad)
+    return x.add_(noise.to(x.dtype)) if may_overwrite(x) else x + noise.to(x.dtype)
 
 
 class SynthesisLayer(torch.nn.Module):
@@ -336,12 +327,7 @@ class SynthesisNetwork(torch.nn.Module):
         torch.Tensor [shape=(B, img_channels, img_resolution, img_resolution)], float32,
         nominally in [-1, 1] but not clamped
         """
-        if noise_mode not in NOISE_MODES:
-            raise BadInputError(f"unknown noise mode '{noise_mode}'; available: "
-                                f"{', '.join(NOISE_MODES)}")
-        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
-            raise BadInputError(f"ws must be a [batch, {self.num_ws}, {self.w_dim}] tensor, "
-                                f"not {tuple(ws.shape)}")
+        check_styles(ws, self.num_ws, self.w_dim, noise_mode)
         if noise_gain is not None:
             noise_gain = torch.as_tensor(noise_gain, dtype=torch.float32, device=ws.device)
             if tuple(noise_gain.shape) != (ws.shape[0],):
@@ -363,7 +349,7 @@ class SynthesisNetwork(torch.nn.Module):
         return img
 
 
-class Generator(torch.nn.Module):
+class Generator(StyleGenerator):
     """z (and a class label) -> picture: :class:`MappingNetwork` then :class:`SynthesisNetwork`.
 
     Parameters
@@ -382,22 +368,13 @@ class Generator(torch.nn.Module):
                  img_channels: int, *, mapping_kwargs: dict | None = None,
                  synthesis_kwargs: dict | None = None, **flat):
         super().__init__()
-        mapping_kwargs = dict(mapping_kwargs or {})
         synthesis_kwargs = {**(synthesis_kwargs or {}), **flat}
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels,
-                                          **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **mapping_kwargs)
-        self._kwargs = _plain(dict(
-            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-            img_channels=img_channels, mapping_kwargs=mapping_kwargs,
-            synthesis_kwargs={k: v for k, v in synthesis_kwargs.items()
-                              if k not in INFERENCE_IRRELEVANT}))
+        relevant = {k: v for k, v in synthesis_kwargs.items() if k not in INFERENCE_IRRELEVANT}
+        self._build(SynthesisNetwork, z_dim=z_dim, c_dim=c_dim, w_dim=w_dim,
+                    img_resolution=img_resolution, img_channels=img_channels,
+                    mapping_kwargs=dict(mapping_kwargs or {}),
+                    synthesis_kwargs=synthesis_kwargs,
+                    recorded={"synthesis_kwargs": relevant})
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi=1.0, *,
                 truncation_cutoff: int | None = None, noise_mode: str = "const",
@@ -422,46 +399,11 @@ class Generator(torch.nn.Module):
         return self.synthesis(ws, noise_mode=noise_mode, noise_gain=noise_gain,
                               fused_modconv=fused_modconv)
 
-    def config(self) -> dict:
-        """``{"family": "stylegan2", "kwargs": {...}}``, plain JSON, what :meth:`from_config`
-        builds this architecture from."""
-        return {"family": FAMILY, "kwargs": _plain(self._kwargs)}
-
-    @classmethod
-    def from_config(cls, config: dict, *, seed: int = 0) -> "Generator":
-        """A randomly initialised generator of ``config`` (NVIDIA's initialisation: unit
-        normal weights, constant and noise; zero noise strength and w average), in eval mode
-        and without gradients. The global torch random state is left as it was."""
-        if not isinstance(config, dict) or config.get("family") != FAMILY:
-            family = config.get("family") if isinstance(config, dict) else config
-            raise BadInputError(f"not a {FAMILY} config: family {family!r}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return cls(**config["kwargs"]).eval().requires_grad_(False)
-
-
-def _plain(value):
-    """JSON-able copies of init kwargs: dicts (EasyDict), lists, numbers and strings."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _named_nodes(node: Persistent, prefix: str = ""):
-    yield prefix, node
-    for name, child in node.children.items():
-        if isinstance(child, Persistent):
-            yield from _named_nodes(child, f"{prefix}{name}.")
-
 
 def _kwargs_of(node: Persistent) -> dict:
     """Our Generator's keywords from a snapshot's, with the defaults in which NVIDIA's two
     StyleGAN2 sources differ read from the objects themselves and written out."""
-    kwargs = _plain(node.init_kwargs)
+    kwargs = plain(node.init_kwargs)
     top = {k: kwargs.pop(k, node.state.get(k))
            for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")}
     mapping = kwargs.pop("mapping_kwargs", None) or {}
@@ -470,35 +412,16 @@ def _kwargs_of(node: Persistent) -> dict:
         synthesis.pop(key, None)
     children = node.children
     if isinstance(children.get("mapping"), Persistent):
-        mapping.setdefault("w_avg_beta", _plain(children["mapping"].state.get("w_avg_beta")))
+        mapping.setdefault("w_avg_beta", plain(children["mapping"].state.get("w_avg_beta")))
     net = children.get("synthesis")
     first = net.children.get("b4") if isinstance(net, Persistent) else None
     if isinstance(first, Persistent):  # 256 in the stylegan3 repository, None in ADA's
         layer = first.children.get("conv1")
         if isinstance(layer, Persistent):
-            synthesis.setdefault("conv_clamp", _plain(layer.state.get("conv_clamp")))
+            synthesis.setdefault("conv_clamp", plain(layer.state.get("conv_clamp")))
         if isinstance(net.state.get("num_fp16_res"), int):
             synthesis.setdefault("num_fp16_res", net.state["num_fp16_res"])
     return {**top, "mapping_kwargs": mapping, "synthesis_kwargs": synthesis}
-
-
-def tensor_problems(model: torch.nn.Module, tensors: dict) -> str | None:
-    """What keeps ``tensors`` from being exactly the names and shapes of
-    ``model.state_dict()``, in a few words; None when they are."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    given = {k: tuple(v.shape) for k, v in tensors.items()}
-    missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(given) if expected[k] != given[k])
-    problems = []
-    for what, names in (("lacks", missing), ("has unexpected", unexpected)):
-        if names:
-            problems.append(f"{what} {len(names)} tensor(s) ({', '.join(names[:3])}"
-                            f"{', …' if len(names) > 3 else ''})")
-    if wrong:
-        problems.append(f"has {len(wrong)} of the wrong shape ({wrong[0]}: "
-                        f"{list(given[wrong[0]])}, not {list(expected[wrong[0]])})")
-    return "; ".join(problems) or None
 
 
 def from_persistent(node: Persistent, *, where="the snapshot") -> Generator:
@@ -516,30 +439,5 @@ def from_persistent(node: Persistent, *, where="the snapshot") -> Generator:
         a class this family does not have (naming it and where), options ganclip does not
         know, or tensors that are not exactly the architecture's
     """
-    for path, child in _named_nodes(node, "G_ema."):
-        if child.class_name not in KNOWN_CLASSES:
-            raise SnapshotError(
-                f"{where}: {path.rstrip('.')} is a class '{child.class_name}' that NVIDIA's "
-                "StyleGAN2 does not have; the snapshot comes from modified network code, which "
-                "ganclip cannot load (only NVIDIA's StyleGAN2, 2-ADA and 3 generators)")
-    try:
-        model = Generator(**_kwargs_of(node))
-    except (TypeError, ValueError, GanclipError) as exc:
-        raise SnapshotError(f"{where}: its generator was built with options ganclip's "
-                            f"StyleGAN2 does not know ({one_line(exc, limit=160)})") from None
-    for path, child in _named_nodes(node):
-        try:
-            ours = type(model.get_submodule(path.rstrip("."))).__name__
-        except AttributeError:
-            ours = None
-        if ours != child.class_name:
-            raise SnapshotError(
-                f"{where}: G_ema.{path.rstrip('.')} is a '{child.class_name}' where StyleGAN2 "
-                f"has {f'a {ours!r}' if ours else 'nothing'}; the file is damaged or from a "
-                "modified network")
-    problems = tensor_problems(model, node.tensors())
-    if problems:
-        raise SnapshotError(f"{where}: the generator {problems} for the architecture its "
-                            "options describe; the file is damaged or from a modified network")
-    model.load_state_dict(node.tensors(), strict=True)
-    return model.eval().requires_grad_(False)
+    return load_persistent(node, lambda: Generator(**_kwargs_of(node)), family="StyleGAN2",
+                           known_classes=KNOWN_CLASSES, where=where)

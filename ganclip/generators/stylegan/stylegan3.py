@@ -38,17 +38,16 @@ import scipy.special
 import torch
 import torch.nn.functional as F
 
-from ganclip.errors import BadInputError, GanclipError, one_line
-from ganclip.generators.stylegan.layers import FullyConnectedLayer, MappingNetwork
-from ganclip.generators.stylegan.snapshot import Persistent, SnapshotError
+from ganclip.errors import BadInputError
+from ganclip.generators.stylegan.layers import (LRELU_SLOPE, FullyConnectedLayer,
+                                                StyleGenerator, check_styles, demodulation,
+                                                may_overwrite)
+from ganclip.generators.stylegan.snapshot import Persistent, load_persistent, plain
 
 FAMILY = "stylegan3"
-NOISE_MODES = ("const", "random", "none")  # accepted for StyleGAN2's interface; no noise here
 KNOWN_CLASSES = ("Generator", "MappingNetwork", "FullyConnectedLayer", "SynthesisNetwork",
                  "SynthesisInput", "SynthesisLayer")
-LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2)  # keeps unit variance through the leaky ReLU
-DEMODULATE_EPS = 1e-8
 MAPPING_LAYERS = 2  # StyleGAN3's default mapping depth (StyleGAN2's is 8)
 # the upsampled features of one filtered nonlinearity are drawn this many bytes at a time
 # (a 1024² R network's largest layer upsamples to 2.7 GB per sample in float32)
@@ -192,9 +191,9 @@ def _downsample(x: torch.Tensor, f: torch.Tensor | None, *, down: int) -> torch.
                     stride=down, groups=x.shape[1])
 
 
-def _filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None,
-                    bias: torch.Tensor, *, up: int, down: int, padding, gain: float,
-                    slope: float, clamp: float | None) -> torch.Tensor:
+def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None,
+                   bias: torch.Tensor, *, up: int, down: int, padding, gain: float,
+                   slope: float, clamp: float | None) -> torch.Tensor:
     """Bias, upsample by ``up`` with ``fu``, ``gain · lrelu(·, slope)``, clamp, low-pass with
     ``fd`` and keep every ``down``-th sample (NVIDIA's ``filtered_lrelu``).
 
@@ -214,7 +213,7 @@ def _filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor |
     for filters of ``ku`` and ``kd`` taps, in ``x``'s dtype
     """
     x = x + bias.reshape(1, -1, 1, 1)
-    inplace = not (torch.is_grad_enabled() and x.requires_grad)  # gradients need the copies
+    inplace = may_overwrite(x)  # gradients need the copies
 
     def one(part):
         # up² makes up for the inserted zeros; lrelu(g·x) = g·lrelu(x) for g > 0, so the
@@ -239,8 +238,8 @@ def _filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor |
     return out[0] if len(out) == 1 else torch.cat(out)
 
 
-def _modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
-                      demodulate: bool, input_gain: torch.Tensor, padding: int) -> torch.Tensor:
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
+                     demodulate: bool, input_gain: torch.Tensor, padding: int) -> torch.Tensor:
     """A convolution whose weight is scaled per sample and input channel by ``styles`` and,
     with ``demodulate``, renormalised per output channel; then multiplied by ``input_gain``.
 
@@ -267,8 +266,7 @@ def _modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tenso
         # never depends on the batch it is drawn in (the same pictures, to rounding)
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean(1, keepdim=True).rsqrt()
-        # |W·s|² per output channel = s² · Σ_k W², without building [B, O, I, k, k]
-        dcoefs = (styles.square() @ weight.square().sum([2, 3]).t() + DEMODULATE_EPS).rsqrt()
+        dcoefs = demodulation(styles, weight.square().sum([2, 3]))
     scale = (styles * input_gain).to(x.dtype)
     x = F.conv2d(x * scale.reshape(*scale.shape, 1, 1), weight.to(x.dtype), padding=padding)
     if dcoefs is not None:
@@ -432,10 +430,10 @@ class SynthesisLayer(torch.nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
-        x = _modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb,
-                              input_gain=self.magnitude_ema.to(torch.float32).rsqrt(),
-                              padding=self.conv_kernel - 1)
-        return _filtered_lrelu(
+        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb,
+                             input_gain=self.magnitude_ema.to(torch.float32).rsqrt(),
+                             padding=self.conv_kernel - 1)
+        return filtered_lrelu(
             x, self.up_filter, self.down_filter, self.bias.to(dtype), up=self.up_factor,
             down=self.down_factor, padding=self.padding,
             gain=1 if self.is_torgb else LRELU_GAIN, slope=1 if self.is_torgb else LRELU_SLOPE,
@@ -528,12 +526,7 @@ class SynthesisNetwork(torch.nn.Module):
         torch.Tensor [shape=(B, img_channels, img_resolution, img_resolution)], float32,
         nominally in [-1, 1] but not clamped
         """
-        if noise_mode not in NOISE_MODES:
-            raise BadInputError(f"unknown noise mode '{noise_mode}'; available: "
-                                f"{', '.join(NOISE_MODES)}")
-        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
-            raise BadInputError(f"ws must be a [batch, {self.num_ws}, {self.w_dim}] tensor, "
-                                f"not {tuple(ws.shape)}")
+        check_styles(ws, self.num_ws, self.w_dim, noise_mode)
         if transform is not None:
             transform = torch.as_tensor(transform, dtype=torch.float32, device=ws.device)
             if tuple(transform.shape) not in ((3, 3), (ws.shape[0], 3, 3)):
@@ -551,7 +544,7 @@ class SynthesisNetwork(torch.nn.Module):
                 f"num_layers={self.num_layers}, num_critical={self.num_critical}")
 
 
-class Generator(torch.nn.Module):
+class Generator(StyleGenerator):
     """z (and a class label) -> picture: :class:`MappingNetwork` then :class:`SynthesisNetwork`.
 
     Parameters
@@ -572,20 +565,11 @@ class Generator(torch.nn.Module):
                  img_channels: int, *, mapping_kwargs: dict | None = None,
                  synthesis_kwargs: dict | None = None, **flat):
         super().__init__()
-        mapping_kwargs = {"num_layers": MAPPING_LAYERS, **(mapping_kwargs or {})}
         synthesis_kwargs = {**(synthesis_kwargs or {}), **flat}
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels,
-                                          **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **mapping_kwargs)
-        self._kwargs = _plain(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim,
-                                   img_resolution=img_resolution, img_channels=img_channels,
-                                   mapping_kwargs=mapping_kwargs, **synthesis_kwargs))
+        self._build(SynthesisNetwork, z_dim=z_dim, c_dim=c_dim, w_dim=w_dim,
+                    img_resolution=img_resolution, img_channels=img_channels,
+                    mapping_kwargs={"num_layers": MAPPING_LAYERS, **(mapping_kwargs or {})},
+                    synthesis_kwargs=synthesis_kwargs, recorded=synthesis_kwargs)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi=1.0, *,
                 truncation_cutoff: int | None = None, noise_mode: str = "const",
@@ -610,65 +594,8 @@ class Generator(torch.nn.Module):
         return self.synthesis(ws, noise_mode=noise_mode, noise_gain=noise_gain,
                               transform=transform)
 
-    def config(self) -> dict:
-        """``{"family": "stylegan3", "kwargs": {...}}``, plain JSON, what :meth:`from_config`
-        builds this architecture from."""
-        return {"family": FAMILY, "kwargs": _plain(self._kwargs)}
-
-    @classmethod
-    def from_config(cls, config: dict, *, seed: int = 0) -> "Generator":
-        """A randomly initialised generator of ``config`` (NVIDIA's initialisation, filters
-        designed as NVIDIA's), in eval mode and without gradients. The global torch random
-        state is left as it was."""
-        if not isinstance(config, dict) or config.get("family") != FAMILY:
-            family = config.get("family") if isinstance(config, dict) else config
-            raise BadInputError(f"not a {FAMILY} config: family {family!r}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            try:
-                model = cls(**config["kwargs"])
-            except TypeError as exc:  # an option no module here takes
-                raise BadInputError(f"{FAMILY} config: {one_line(exc, limit=160)}") from None
-        return model.eval().requires_grad_(False)
-
 
 # -- snapshots ---------------------------------------------------------------------------------
-
-def _plain(value):
-    """JSON-able copies of init kwargs: dicts (EasyDict), lists, numbers and strings."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _named_nodes(node: Persistent, prefix: str = ""):
-    yield prefix, node
-    for name, child in node.children.items():
-        if isinstance(child, Persistent):
-            yield from _named_nodes(child, f"{prefix}{name}.")
-
-
-def _tensor_problems(model: torch.nn.Module, tensors: dict) -> str | None:
-    """What keeps ``tensors`` from being exactly ``model.state_dict()``'s names and shapes,
-    in a few words; None when they are."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    given = {k: tuple(v.shape) for k, v in tensors.items()}
-    problems = []
-    for what, names in (("lacks", sorted(set(expected) - set(given))),
-                        ("has unexpected", sorted(set(given) - set(expected)))):
-        if names:
-            problems.append(f"{what} {len(names)} tensor(s) ({', '.join(names[:3])}"
-                            f"{', …' if len(names) > 3 else ''})")
-    wrong = sorted(k for k in set(expected) & set(given) if expected[k] != given[k])
-    if wrong:
-        problems.append(f"has {len(wrong)} of the wrong shape ({wrong[0]}: "
-                        f"{list(given[wrong[0]])}, not {list(expected[wrong[0]])})")
-    return "; ".join(problems) or None
-
 
 def _layout_problem(model: Generator, node: Persistent) -> str | None:
     """Where the snapshot's own record of its layers (names, resampling, padding) differs
@@ -684,9 +611,9 @@ def _layout_problem(model: Generator, node: Persistent) -> str | None:
             continue
         ours = getattr(model.synthesis, name)
         for attr in ("up_factor", "down_factor", "padding"):
-            if attr in theirs.state and _plain(theirs.state[attr]) != _plain(getattr(ours, attr)):
-                return (f"has {name}.{attr} {_plain(theirs.state[attr])}, not "
-                        f"{_plain(getattr(ours, attr))}")
+            if attr in theirs.state and plain(theirs.state[attr]) != plain(getattr(ours, attr)):
+                return (f"has {name}.{attr} {plain(theirs.state[attr])}, not "
+                        f"{plain(getattr(ours, attr))}")
     return None
 
 
@@ -705,31 +632,6 @@ def from_persistent(node: Persistent, *, where="the snapshot") -> Generator:
         a class StyleGAN3 does not have (naming it and where), options ganclip does not
         know, or layers or tensors that are not exactly the architecture's
     """
-    for path, child in _named_nodes(node, "G_ema."):
-        if child.class_name not in KNOWN_CLASSES:
-            raise SnapshotError(
-                f"{where}: {path.rstrip('.')} is a class '{child.class_name}' that NVIDIA's "
-                "StyleGAN3 does not have; the snapshot comes from modified network code, which "
-                "ganclip cannot load (only NVIDIA's StyleGAN2, 2-ADA and 3 generators)")
-    kwargs = _plain(node.init_kwargs)
-    try:
-        model = Generator(**kwargs)
-    except (TypeError, ValueError, GanclipError) as exc:
-        raise SnapshotError(f"{where}: its generator was built with options ganclip's "
-                            f"StyleGAN3 does not know ({one_line(exc, limit=160)})") from None
-    for path, child in _named_nodes(node):
-        try:
-            ours = type(model.get_submodule(path.rstrip("."))).__name__
-        except AttributeError:
-            ours = None
-        if ours != child.class_name:
-            raise SnapshotError(
-                f"{where}: G_ema.{path.rstrip('.')} is a '{child.class_name}' where StyleGAN3 "
-                f"has {f'a {ours!r}' if ours else 'nothing'}; the file is damaged or from a "
-                "modified network")
-    problem = _layout_problem(model, node) or _tensor_problems(model, node.tensors())
-    if problem:
-        raise SnapshotError(f"{where}: the generator {problem} for the architecture its "
-                            "options describe; the file is damaged or from a modified network")
-    model.load_state_dict(node.tensors(), strict=True)
-    return model.eval().requires_grad_(False)
+    return load_persistent(node, lambda: Generator(**plain(node.init_kwargs)),
+                           family="StyleGAN3", known_classes=KNOWN_CLASSES, where=where,
+                           layout_problem=_layout_problem)
