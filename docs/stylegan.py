@@ -7,7 +7,9 @@ published configurations (StyleGAN2 256², StyleGAN3-R 256², z = w = 512) with 
 written as ganclip .safetensors files: the pictures are what random weights draw, the looks'
 spread and the motion are what the figure shows. Top: six automatic looks of the StyleGAN2
 (far apart in W, ``--looks auto:6``). Middle and bottom: frames of a StyleGAN2 and a
-StyleGAN3-R render of a recording, at its strongest hits and between them.
+StyleGAN3-R render of a recording, at its strongest hits and between them (a random
+StyleGAN3 draws faint colours: its row's contrast is stretched four times about the mean,
+and says so).
 """
 
 import argparse
@@ -45,7 +47,7 @@ def network(family: str, folder: Path) -> Path:
 
 
 def frames(model: Path, song: Path, folder: Path, *, start: float, seconds: float,
-           fps: float, n: int):
+           fps: float, n: int, stretch: float = 1.0):
     out = folder / model.stem
     ganclip.render(song, output=folder / f"{model.stem}.mp4", model=str(model), fps=fps,
                    size=256, start=start, duration=seconds, frames_dir=out,
@@ -54,8 +56,12 @@ def frames(model: Path, song: Path, folder: Path, *, start: float, seconds: floa
     hits = np.argsort(plan.drive[:, 0])[::-1]  # the frames the coarse layers reach most
     picks = sorted(set(hits[:n // 2].tolist()) | set(np.linspace(0, len(plan) - 1, n)
                                                        .astype(int).tolist()))[:n]
-    return [(np.asarray(Image.open(out / f"frame_{k:06d}.png")),
-             f"{plan.times[k] + start:.2f} s, coarse {plan.drive[k, 0]:.2f}") for k in picks]
+    shown = [np.asarray(Image.open(out / f"frame_{k:06d}.png")).astype(np.float32)
+             for k in picks]
+    mean = np.mean(shown)  # a stretch about the frames' mean grey, when asked for
+    return [(np.clip((f - mean) * stretch + mean, 0, 255).astype(np.uint8),
+             f"{plan.times[k] + start:.2f} s, coarse {plan.drive[k, 0]:.2f}")
+            for f, k in zip(shown, picks)]
 
 
 def main():
@@ -70,8 +76,9 @@ def main():
                  thumbnails(str(sg2), looks="auto:6", size=256)),
                 ("StyleGAN2 render", frames(sg2, args.song, folder, start=args.start,
                                             seconds=4, fps=6, n=6)),
-                ("StyleGAN3-R render (camera through the input)",
-                 frames(sg3, args.song, folder, start=args.start, seconds=4, fps=4, n=6))]
+                ("StyleGAN3-R render, contrast ×4\n(camera through the input)",
+                 frames(sg3, args.song, folder, start=args.start, seconds=4, fps=4, n=6,
+                        stretch=4.0))]
     fig, axes = plt.subplots(len(rows), 6, figsize=(13, 2.5 * len(rows) + 0.3))
     for r, (title, pictures) in enumerate(rows):
         for c, ax in enumerate(axes[r]):
