@@ -199,6 +199,8 @@ def _models(args) -> int:
                                 "snapshot and the file to write")
         from ganclip.generators.stylegan.formats import convert
 
+        if not Path(args.source).expanduser().parent.is_dir():
+            raise BadInputError(f"folder of {args.source} does not exist")
         out = convert(args.name, args.source)
         print(f"wrote {out}: loads with --model {out}, no pickle needed")
         return 0

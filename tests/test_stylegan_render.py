@@ -227,6 +227,14 @@ def test_a_safetensors_without_a_config_is_one_line(song, tmp_path, capsys):
     assert "plain.safetensors" in one_error(capsys)
 
 
+def test_convert_refuses_what_it_cannot_write(sg2, tmp_path, capsys):
+    assert main(["models", "convert", str(sg2), str(tmp_path / "no" / "x.safetensors")]) == 2
+    assert "folder of" in one_error(capsys)
+    assert main(["models", "convert", str(sg2), str(tmp_path / "x.safetensors")]) != 0
+    assert "snapshot" in one_error(capsys)  # a safetensors is converted already
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_model_file_paths_that_are_not_there(song, tmp_path, capsys):
     assert main(["render", str(song), "--model", str(tmp_path / "nope.pkl")]) == 2
     assert "no such file" in one_error(capsys)
