@@ -64,6 +64,16 @@ def test_a_stylegan2_render_with_looks_in_w(song, sg2, tmp_path):
     np.testing.assert_array_equal(frames_of(again.path), frames_of(result.path))
 
 
+def test_a_plan_for_another_w_space_is_one_line(song, sg2, tmp_path, capsys):
+    other = tiny("stylegan2", tmp_path / "wide.safetensors", w_dim=20)
+    ganclip.render(song, output=tmp_path / "a.mp4", model=str(sg2), fps=10, size=32,
+                   plan_out=tmp_path / "p.npz", quiet=True)
+    assert main(["render", str(song), "--model", str(other), "--plan-in",
+                 str(tmp_path / "p.npz"), "-o", str(tmp_path / "b.mp4")]) == 2
+    assert "make the plan again for this model" in one_error(capsys)
+    assert not (tmp_path / "b.mp4").exists()
+
+
 def test_a_look_anchor_is_what_the_frame_is_drawn_from(sg2):
     g = load_generator(str(sg2), size=32)
     from ganclip.looks import seed_latents

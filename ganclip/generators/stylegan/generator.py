@@ -111,6 +111,10 @@ class StyleGANGenerator:
         z, y = self._inputs(z, y)
         with torch.no_grad():
             path = self.net.mapping(z, y, truncation_psi=1.0).float()
+            if looks is not None and np.shape(looks)[1:] != (self.num_ws, self.w_dim):
+                raise BadInputError(f"the plan's looks are {list(np.shape(looks)[1:])} in W, "
+                                    f"but {self.name} has {self.num_ws} ws of {self.w_dim}; "
+                                    "make the plan again for this model (--plan-out)")
             w = path.clone() if looks is None else \
                 torch.as_tensor(np.asarray(looks, np.float32), device=self.device).clone()
             if drive is not None:
