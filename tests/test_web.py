@@ -228,3 +228,22 @@ def test_a_port_in_use_is_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2 and err.startswith(f"error: cannot listen on 127.0.0.1 port {port}")
     assert err.endswith("choose another --port or --host")
+
+
+def test_show_looks_draws_a_stylegan_s_looks_and_refuses_other_models(tmp_path):
+    from tiny_stylegan import tiny
+    from ganclip.web import CHOICES, Jobs, _Page
+
+    model = tiny("stylegan2", tmp_path / "sg2.safetensors")
+    page = _Page(Jobs(max_minutes=30))
+    values = dict(model=str(model), mode="reactive", fps=30, size="256x256", fit="extend",
+                  types=[], transitions=-1, pulse=0.7, motion=1, smoothing=0.25,
+                  sensitivity=1, truncation_lo=0.6, truncation_hi=1.3,
+                  classes_from="sections", zoom=1, rotate=1, shake=1, flash=1,
+                  looks="seeds:3,17", structure=1, texture=1, noise=1, seed=0, start=0,
+                  duration=0, quality=20, preset="veryfast")
+    gallery, said = page.show_looks(*[values[name] for name in CHOICES])
+    assert [name for _, name in gallery] == ["seed 3", "seed 17"]
+    assert gallery[0][0].shape == (32, 32, 3) and said.startswith("looks of")
+    gallery, said = page.show_looks(*[dict(values, model="cppn")[name] for name in CHOICES])
+    assert gallery is None and "draws image types, not looks" in said
