@@ -12,7 +12,7 @@ Names are re-exported here for reading and calling; a constant or a helper is pa
 module that reads it (``ganclip.choreography.reactive.FRAME_CHUNK``, ``….camera.DROP_DB``).
 """
 
-from ganclip.choreography.camera import drops
+from ganclip.choreography.moves import drops
 from ganclip.choreography.classic import bands_to_latent, classic_plan, cluster_frames
 from ganclip.choreography.drive import style_drive
 from ganclip.choreography.mixing import transition_mix, type_arrays

@@ -1,7 +1,7 @@
 """The reactive mode: beats pulse, loudness moves, sections choose the look.
 
 :func:`reactive_plan` puts together the hits (:func:`pulses`), the drift and the pulses in z,
-the looks per section, the camera (:mod:`~ganclip.choreography.camera`) and the style drives
+the looks per section, the camera (:mod:`~ganclip.choreography.moves`) and the style drives
 (:mod:`~ganclip.choreography.drive`).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganclip.choreography.camera import _camera
+from ganclip.choreography.moves import _camera
 from ganclip.choreography.drive import style_drive
 from ganclip.choreography.mixing import _palettes, transition_mix, type_arrays
 from ganclip.choreography.signals import _envelope, _loudness, _smooth, normalise_bands
