@@ -149,15 +149,16 @@ class FullyConnectedLayer(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[N, in_features] -> [N, out_features], computed in ``x``'s dtype."""
-        w = self.weight.to(x.dtype) * self.weight_gain
+        # the weight gain scales the product, not a copy of the weight
+        w = self.weight.to(x.dtype)
         b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
+        if b is None:
+            return bias_act(x.matmul(w.t()) * self.weight_gain, act=self.activation)
+        b = b.to(x.dtype)
+        if self.bias_gain != 1:
+            b = b * self.bias_gain
+        x = torch.addmm(b.unsqueeze(0), x, w.t(), alpha=self.weight_gain)
+        return x if self.activation == "linear" else bias_act(x, act=self.activation)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -270,6 +271,39 @@ def _check_shape(x, width: int, name: str) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != width:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise BadInputError(f"{name} must be a [batch, {width}] tensor, not {got}")
+
+
+class DerivedTensors(torch.nn.Module):
+    """A module that keeps what it derives from its parameters on every call (a weight's
+    squared norms, a copy in the layout a convolution wants) while they are unchanged.
+
+    :meth:`derived` recomputes when its source was replaced or changed in place through
+    itself (``load_state_dict``, ``copy_``, ``fill_``, …: its version counter), and
+    whenever gradients could flow into it or a tracer is recording; moving or casting
+    the module (``.to()``, ``.half()``) forgets everything. The one change it cannot see
+    is writing into ``param.data``, which bypasses the version counter.
+    """
+
+    def derived(self, name: str, source: torch.Tensor, make) -> torch.Tensor:
+        """``make(source)``, kept under ``name`` while ``source`` is unchanged."""
+        if (torch.is_grad_enabled() and source.requires_grad) or torch.jit.is_tracing():
+            return make(source)
+        cache = self.__dict__.setdefault("_derived", {})
+        entry = cache.get(name)
+        if entry is not None:
+            # the kept source pins its storage, so no new tensor can take its address
+            kept, version, value = entry
+            if (kept.data_ptr() == source.data_ptr() and version == source._version
+                    and kept.shape == source.shape and kept.dtype == source.dtype
+                    and kept.device == source.device):
+                return value
+        value = make(source)
+        cache[name] = (source.detach(), source._version, value)
+        return value
+
+    def _apply(self, fn, recurse=True):
+        self.__dict__.pop("_derived", None)
+        return super()._apply(fn, recurse)
 
 
 def check_styles(ws: torch.Tensor, num_ws: int, w_dim: int, noise_mode: str) -> None:

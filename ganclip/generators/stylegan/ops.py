@@ -2,15 +2,20 @@
 
 :func:`upfirdn2d` is the one primitive StyleGAN2's resampling convolutions and StyleGAN3's
 filtered nonlinearity are made of: upsample by inserting zeros, pad (or crop), convolve
-with a FIR filter, keep every ``down``-th pixel. Here it is a depthwise convolution (two
-1-D passes for a separable filter) with the keeping done by the convolution's stride, so
-no output that is dropped is ever computed.
+with a FIR filter, keep every ``down``-th pixel. Here it is one depthwise (per-channel)
+2-D convolution, a separable filter as the outer product of its taps: upsampling is a
+strided transposed convolution, which never multiplies by the inserted zeros, and
+downsampling the convolution's stride, so no output that is dropped is computed. On CPUs
+these run 3-6x faster on channels-last features than two 1-D passes in NCHW (the layout
+the StyleGAN networks keep there); they work in either layout and keep the input's.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+CHANNELS_LAST = torch.channels_last  # the CPU layout of the networks' features
 
 
 def _pair(value) -> tuple[int, int]:
@@ -27,21 +32,40 @@ def _padding(padding) -> tuple[int, int, int, int]:
         (padding[0], padding[0], padding[1], padding[1]) if len(padding) == 2 else padding
 
 
+def _pad(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
+    """``x`` zero-padded by the positive and cropped by the negative amounts on each side."""
+    if min(x0, x1, y0, y1) < 0:
+        h, w = x.shape[2:]
+        x = x[:, :, max(-y0, 0):h - max(-y1, 0), max(-x0, 0):w - max(-x1, 0)]
+    if max(x0, x1, y0, y1) > 0:
+        x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    return x
+
+
+def depthwise_kernel(f: torch.Tensor, channels: int, dtype, *, gain: float = 1.0,
+                     flip: bool = False) -> torch.Tensor:
+    """A FIR filter times ``gain`` as the weight [channels, 1, fh, fw] of a depthwise
+    convolution: 1-D (separable) taps as their outer product, ``flip`` turned by 180°."""
+    k2 = (torch.outer(f, f) if f.ndim == 1 else f) * gain
+    if flip:
+        k2 = k2.flip([0, 1])
+    return k2.to(dtype)[None, None].expand(channels, 1, *k2.shape).contiguous()
+
+
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, *, up=1, down=1, padding=0,
               flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
     """Upsample, pad, FIR-filter and downsample a batch of images.
 
     Parameters
     ----------
-    x : torch.Tensor [shape=(N, C, H, W)]
+    x : torch.Tensor [shape=(N, C, H, W)], either memory layout (the result keeps it)
     f : torch.Tensor [shape=(fh, fw)] or [shape=(fw,)] (separable: the same 1-D filter on
         both axes), or None for no filtering
     up, down : int or (x, y), the factors
     padding : int, (x, y) or (x0, x1, y0, y1), pixels added (negative: cropped) on each side
         after upsampling
     flip_filter : bool, correlate instead of convolve
-    gain : float, overall gain; the filter is scaled by ``gain ** (f.ndim / 2)`` so a
-        separable filter gains ``gain`` over both passes
+    gain : float, overall gain (of both passes of a separable filter together)
 
     Returns
     -------
@@ -50,24 +74,28 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, *, up=1, down=1, padding=
     upx, upy = _pair(up)
     downx, downy = _pair(down)
     px0, px1, py0, py1 = _padding(padding)
+    channels = x.shape[1]
+    if f is None and upx == upy == 1:  # nothing to filter: pad, keep, scale
+        x = _pad(x, px0, px1, py0, py1)[:, :, ::downy, ::downx]
+        return x * gain if gain != 1 else x
     if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
-    n, c, h, w = x.shape
-    if upx > 1 or upy > 1:  # zeros between the pixels
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
-        x = x.reshape(n, c, h * upy, w * upx)
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0):x.shape[2] - max(-py1, 0), max(-px0, 0):x.shape[3] - max(-px1, 0)]
-    f = (f * (gain ** (f.ndim / 2))).to(x.dtype)
-    if not flip_filter:
-        f = f.flip(list(range(f.ndim)))
-    if f.ndim == 2:
-        weight = f[None, None].repeat(c, 1, 1, 1)
-        return F.conv2d(x, weight, groups=c, stride=(downy, downx))
-    weight = f[None, None].repeat(c, 1, 1)
-    x = F.conv2d(x, weight.unsqueeze(2), groups=c, stride=(1, downx))
-    return F.conv2d(x, weight.unsqueeze(3), groups=c, stride=(downy, 1))
+        f = torch.ones([1, 1], device=x.device)  # zeros inserted, nothing filtered
+    fw, fh = filter_size(f)
+    if upx > 1 or upy > 1:
+        # a transposed convolution convolves (flips) by itself; its full output has f - 1
+        # extra samples before and f - up after what zero insertion keeps with no padding,
+        # and it crops an even amount itself
+        kernel = depthwise_kernel(f, channels, x.dtype, gain=gain, flip=flip_filter)
+        lo_x, hi_x, lo_y, hi_y = fw - 1 - px0, fw - upx - px1, fh - 1 - py0, fh - upy - py1
+        cx, cy = max(min(lo_x, hi_x), 0), max(min(lo_y, hi_y), 0)
+        x = F.conv_transpose2d(x, kernel, stride=(upy, upx), padding=(cy, cx), groups=channels)
+        x = _pad(x, cx - lo_x, cx - hi_x, cy - lo_y, cy - hi_y)
+        return x[:, :, ::downy, ::downx] if downx > 1 or downy > 1 else x
+    # an even padding the convolution adds itself, without a padded copy of the image
+    cx, cy = max(min(px0, px1), 0), max(min(py0, py1), 0)
+    x = _pad(x, px0 - cx, px1 - cx, py0 - cy, py1 - cy)
+    kernel = depthwise_kernel(f, channels, x.dtype, gain=gain, flip=not flip_filter)
+    return F.conv2d(x, kernel, stride=(downy, downx), padding=(cy, cx), groups=channels)
 
 
 def setup_filter(f, *, normalize: bool = True, separable: bool | None = None,
@@ -113,9 +141,14 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor | None, *, up=2, padding=0,
                      gain=gain * upx * upy)
 
 
+def derive_now(name: str, source: torch.Tensor, make) -> torch.Tensor:
+    """``make(source)``: the ``derive`` of a caller that keeps nothing between calls."""
+    return make(source)
+
+
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, *,
                     up: int = 1, padding=0, groups: int = 1, flip_weight: bool = True,
-                    flip_filter: bool = False) -> torch.Tensor:
+                    flip_filter: bool = False, derive=None) -> torch.Tensor:
     """2-D convolution, optionally upsampling by ``up`` with the FIR filter ``f`` first.
 
     The same result as zero-insertion, FIR filtering and convolution done one after the
@@ -125,14 +158,17 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
 
     Parameters
     ----------
-    x : torch.Tensor [shape=(N, C_in, H, W)]
-    w : torch.Tensor [shape=(C_out, C_in / groups, kh, kw)], in ``x``'s dtype
+    x : torch.Tensor [shape=(N, C_in, H, W)], either memory layout (the result keeps it)
+    w : torch.Tensor [shape=(C_out, C_in / groups, kh, kw)], cast to ``x``'s dtype
     f : torch.Tensor or None, the filter from :func:`setup_filter` (needed when ``up > 1``)
     up : int, upsampling factor
     padding : int, (x, y) or (x0, x1, y0, y1), relative to the upsampled image
     groups : int, as in :func:`torch.nn.functional.conv2d`
     flip_weight : bool, True correlates with ``w`` (as ``conv2d`` does), False convolves
     flip_filter : bool, see :func:`upfirdn2d`
+    derive : callable or None, ``derive(name, w, make) -> make(w)``, which may give back
+        what it made for an earlier call (:meth:`~.layers.DerivedTensors.derived`): the
+        weight as the convolution takes it, cast, flipped, transposed and in ``x``'s layout
 
     Returns
     -------
@@ -140,9 +176,16 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
     """
     px0, px1, py0, py1 = _padding(padding)
     c_out, c_in_group, kh, kw = w.shape
+    derive = derive or derive_now
+    # a convolution on channels-last features takes its weight channels-last too (it would
+    # copy it there on every call)
+    layout = CHANNELS_LAST if not x.is_contiguous() and \
+        x.is_contiguous(memory_format=CHANNELS_LAST) else torch.contiguous_format
+    name = f"{x.dtype}, {layout}, up {up}, groups {groups}, flip {flip_weight}"
+    if up == 1 or kh == kw == 1:
+        w = derive(name, w, lambda w: (w if flip_weight else w.flip([2, 3])).to(
+            x.dtype).contiguous(memory_format=layout))
     if up == 1:
-        if not flip_weight:
-            w = w.flip([2, 3])
         if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
             return F.conv2d(x, w, padding=(py0, px0), groups=groups)
         return F.conv2d(upfirdn2d(x, None, padding=(px0, px1, py0, py1)), w, groups=groups)
@@ -159,11 +202,15 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         return upfirdn2d(x, f, up=up, padding=(px0, px1, py0, py1), gain=gain,
                          flip_filter=flip_filter)
 
-    # conv_transpose2d wants [C_in, C_out / groups, kh, kw], grouped the same way
-    w = w.reshape(groups, c_out // groups, c_in_group, kh, kw).transpose(1, 2)
-    w = w.reshape(groups * c_in_group, c_out // groups, kh, kw)
-    if flip_weight:  # a transposed convolution convolves; correlating needs the flip
-        w = w.flip([2, 3])
+    def transposed(w):
+        # conv_transpose2d wants [C_in, C_out / groups, kh, kw], grouped the same way
+        w = w.reshape(groups, c_out // groups, c_in_group, kh, kw).transpose(1, 2)
+        w = w.reshape(groups * c_in_group, c_out // groups, kh, kw)
+        if flip_weight:  # a transposed convolution convolves; correlating needs the flip
+            w = w.flip([2, 3])
+        return w.to(x.dtype).contiguous(memory_format=layout)
+
+    w = derive(name, w, transposed)
     # the transposed convolution already grows the image by (k - 1) and (k - up)
     px0 -= kw - 1
     px1 -= kw - up
@@ -172,19 +219,5 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
     crop_x = max(min(-px0, -px1), 0)  # what the transposed convolution can crop itself
     crop_y = max(min(-py0, -py1), 0)
     x = F.conv_transpose2d(x, w, stride=up, padding=(crop_y, crop_x), groups=groups)
-    return _filter(x, f, padding=(px0 + crop_x, px1 + crop_x, py0 + crop_y, py1 + crop_y),
-                   gain=gain, flip_filter=flip_filter)
-
-
-def _filter(x, f, *, padding, gain, flip_filter):
-    """``upfirdn2d`` without resampling; a 2-D filter with even padding is one depthwise
-    convolution that pads for itself (no padded copy of a large feature map)."""
-    px0, px1, py0, py1 = padding
-    if f is None or f.ndim != 2 or px0 != px1 or py0 != py1 or px0 < 0 or py0 < 0:
-        return upfirdn2d(x, f, padding=padding, gain=gain, flip_filter=flip_filter)
-    f = (f * gain).to(x.dtype)
-    if not flip_filter:
-        f = f.flip([0, 1])
-    channels = x.shape[1]
-    return F.conv2d(x, f[None, None].repeat(channels, 1, 1, 1), padding=(py0, px0),
-                    groups=channels)
+    return upfirdn2d(x, f, padding=(px0 + crop_x, px1 + crop_x, py0 + crop_y, py1 + crop_y),
+                     gain=gain, flip_filter=flip_filter)

@@ -3,16 +3,24 @@ configs E-F), the generator only, for inference.
 
 A stack of :class:`SynthesisBlock`, one per octave from 4x4 up: each upsamples the
 features with a modulated convolution (a weight scaled per sample by a style from w and
-renormalised, "demodulated"), adds per-pixel noise, and in the default 'skip'
-architecture adds its own RGB picture to the upsampled picture of the block before. The
-modules, their ``state_dict`` names and constructor keywords are NVIDIA's (both the
-stylegan2-ada-pytorch ``training.networks`` and the stylegan3 repository's
-``training.networks_stylegan2``, which compute the same thing), so a snapshot's ``G_ema``
-loads strictly with :func:`from_persistent`; nothing NVIDIA wrote is run.
+renormalised, "demodulated": :mod:`…stylegan2_ops`), adds per-pixel noise, and in the
+default 'skip' architecture adds its own RGB picture to the upsampled picture of the
+block before. The modules, their ``state_dict`` names and constructor keywords are
+NVIDIA's (both the stylegan2-ada-pytorch ``training.networks`` and the stylegan3
+repository's ``training.networks_stylegan2``, which compute the same thing), so a
+snapshot's ``G_ema`` loads strictly with :func:`from_persistent`; nothing NVIDIA wrote is
+run.
 
 Precision: the model computes its features in the dtype of its parameters
 (``model.half()`` on CUDA gives fp16 features, clamped to ``conv_clamp`` as NVIDIA's
 fp16 layers are), while styles, the modulated weights and the RGB picture stay float32.
+
+On CPUs the features run channels-last (the convolutions, the transposed ones and the
+depthwise blur are all faster in that layout), each layer modulates whichever is smaller,
+the weight or the features, layers keep what they derive from their weights (squared
+norms, the weight in the convolution's layout) between calls, and the octaves near the
+picture's size are drawn a few samples at a time. The numbers are the same to rounding
+(1e-6 of the picture's range).
 """
 
 from __future__ import annotations
@@ -22,78 +30,28 @@ import math
 import torch
 
 from ganclip.errors import BadInputError
-from ganclip.generators.stylegan.layers import (FullyConnectedLayer, StyleGenerator,
-                                                activation_gain, bias_act, check_styles,
-                                                demodulation, may_overwrite)
-from ganclip.generators.stylegan.ops import conv2d_resample, setup_filter, upsample2d
+from ganclip.generators.stylegan.layers import (DerivedTensors, FullyConnectedLayer,
+                                                StyleGenerator, activation_gain, bias_act,
+                                                check_styles)
+from ganclip.generators.stylegan.ops import (CHANNELS_LAST, conv2d_resample, setup_filter,
+                                             upsample2d)
 from ganclip.generators.stylegan.snapshot import Persistent, load_persistent, plain
+from ganclip.generators.stylegan.stylegan2_ops import modulated_conv2d
 
 FAMILY = "stylegan2"
 ARCHITECTURES = ("orig", "skip", "resnet")
 RESAMPLE_FILTER = (1, 3, 3, 1)  # binomial low-pass of every published StyleGAN2
 RESNET_GAIN = math.sqrt(0.5)  # a residual sum of two unit-variance branches stays unit
+# on CPUs, octaves whose features (all samples together) take more bytes than this are drawn
+# a few samples at a time (see SynthesisNetwork._draw)
+FEATURE_BYTES = 8 * 2 ** 20
 # keywords that choose how NVIDIA's code trained or laid out memory, not what it computes
 INFERENCE_IRRELEVANT = ("fused_modconv_default", "fp16_channels_last", "channels_last")
 KNOWN_CLASSES = ("Generator", "MappingNetwork", "FullyConnectedLayer", "SynthesisNetwork",
                  "SynthesisBlock", "SynthesisLayer", "ToRGBLayer", "Conv2dLayer")
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
-                     noise: torch.Tensor | None = None, up: int = 1, padding: int = 0,
-                     resample_filter: torch.Tensor | None = None, demodulate: bool = True,
-                     flip_weight: bool = True, fused: bool = True) -> torch.Tensor:
-    """A convolution whose weight is scaled per sample and input channel by ``styles``
-    and, with ``demodulate``, renormalised to unit norm per output channel.
-
-    Parameters
-    ----------
-    x : torch.Tensor [shape=(B, I, H, W)]
-    weight : torch.Tensor [shape=(O, I, kh, kw)]
-    styles : torch.Tensor [shape=(B, I)], float32
-    noise : torch.Tensor or None, broadcastable to the output, added after demodulation
-    up, padding, resample_filter, flip_weight : see :func:`~.ops.conv2d_resample`
-    demodulate : bool
-    fused : bool, True: one grouped convolution with per-sample weights; False: one shared
-        convolution between scaling the input by the styles and the output by the
-        demodulation (the same numbers, faster where grouped convolutions are slow)
-
-    Returns
-    -------
-    torch.Tensor [shape=(B, O, H·up + 2·padding - kh + 1, …)], in ``x``'s dtype
-    """
-    batch = x.shape[0]
-    out_channels, in_channels, kh, kw = weight.shape
-    weight = weight.to(torch.float32)
-    if demodulate and x.dtype == torch.float16:
-        # scale both to at most 1 so fp16 activations cannot overflow; the demodulation
-        # undoes the scale
-        weight = weight * (1 / math.sqrt(in_channels * kh * kw)
-                           / weight.abs().amax(dim=[1, 2, 3], keepdim=True))
-        styles = styles / styles.abs().amax(dim=1, keepdim=True)
-    dcoefs = demodulation(styles, weight.square().sum(dim=[2, 3])) if demodulate else None
-
-    if not fused:
-        x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, padding=padding,
-                            flip_weight=flip_weight)
-        if dcoefs is None:
-            return x if noise is None else x + noise.to(x.dtype)
-        dcoefs = dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)
-        return x * dcoefs if noise is None else torch.addcmul(noise.to(x.dtype), x, dcoefs)
-
-    w = weight.unsqueeze(0) * styles.reshape(batch, 1, -1, 1, 1)  # [B, O, I, kh, kw]
-    if dcoefs is not None:
-        w = w * dcoefs.reshape(batch, -1, 1, 1, 1)
-    x = x.reshape(1, -1, *x.shape[2:])  # the batch becomes groups of channels
-    x = conv2d_resample(x, w.reshape(-1, in_channels, kh, kw).to(x.dtype), resample_filter,
-                        up=up, padding=padding, groups=batch, flip_weight=flip_weight)
-    x = x.reshape(batch, -1, *x.shape[2:])
-    if noise is None:
-        return x
-    return x.add_(noise.to(x.dtype)) if may_overwrite(x) else x + noise.to(x.dtype)
-
-
-class SynthesisLayer(torch.nn.Module):
+class SynthesisLayer(DerivedTensors):
     """A modulated 3x3 convolution (optionally upsampling 2x), noise, bias, lrelu."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, *,
@@ -135,20 +93,20 @@ class SynthesisLayer(torch.nn.Module):
         return noise
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, *, noise_mode: str = "const",
-                noise_gain: torch.Tensor | None = None, fused: bool = True,
+                noise_gain: torch.Tensor | None = None, fused: bool | None = True,
                 gain: float = 1.0) -> torch.Tensor:
         """[B, in_channels, res / up, res / up] and w [B, w_dim] -> [B, out_channels, res, res]."""
         styles = self.affine(w)
         x = modulated_conv2d(x, self.weight, styles, up=self.up, padding=self.padding,
                              noise=self.noise(x, mode=noise_mode, gain=noise_gain),
                              resample_filter=self.resample_filter,
-                             flip_weight=self.up == 1, fused=fused)
+                             flip_weight=self.up == 1, fused=fused, derive=self.derived)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return bias_act(x, self.bias.to(x.dtype), act=self.activation,
                         gain=self.act_gain * gain, clamp=clamp, inplace=True)
 
 
-class ToRGBLayer(torch.nn.Module):
+class ToRGBLayer(DerivedTensors):
     """A modulated 1x1 convolution to colours, not demodulated."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, *,
@@ -162,10 +120,12 @@ class ToRGBLayer(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, *, fused: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, *,
+                fused: bool | None = True) -> torch.Tensor:
         """[B, in_channels, H, W] and w [B, w_dim] -> [B, out_channels, H, W]."""
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused,
+                             derive=self.derived)
         return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp, inplace=True)
 
 
@@ -240,7 +200,7 @@ class SynthesisBlock(torch.nn.Module):
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, *,
                 noise_mode: str = "const", noise_gain: torch.Tensor | None = None,
-                fused: bool = True):
+                fused: bool | None = True):
         """Features and picture of the octave below -> those of this one.
 
         Parameters
@@ -258,16 +218,16 @@ class SynthesisBlock(torch.nn.Module):
         layer = dict(noise_mode=noise_mode, noise_gain=noise_gain, fused=fused)
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
-            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = _layout(self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]))
             x = self.conv1(x, next(w_iter), **layer)
         elif self.architecture == "resnet":
-            x = x.to(dtype)
+            x = _layout(x.to(dtype))
             y = self.skip(x, gain=RESNET_GAIN)
             x = self.conv0(x, next(w_iter), **layer)
             x = self.conv1(x, next(w_iter), gain=RESNET_GAIN, **layer)
             x = y + x
         else:
-            x = x.to(dtype)
+            x = _layout(x.to(dtype))
             x = self.conv0(x, next(w_iter), **layer)
             x = self.conv1(x, next(w_iter), **layer)
 
@@ -277,6 +237,17 @@ class SynthesisBlock(torch.nn.Module):
             y = self.torgb(x, next(w_iter), fused=fused).to(torch.float32)
             img = y if img is None else img + y
         return x, img
+
+
+def _rows(x: torch.Tensor | None, start: int, count: int) -> torch.Tensor | None:
+    return None if x is None else x[start:start + count]
+
+
+def _layout(x: torch.Tensor) -> torch.Tensor:
+    """Features channels-last on CPUs, where the convolutions, the transposed ones and the
+    depthwise blur are all faster in that layout (several times, for the latter two), and
+    as they are elsewhere."""
+    return x.contiguous(memory_format=CHANNELS_LAST) if x.device.type == "cpu" else x
 
 
 class SynthesisNetwork(torch.nn.Module):
@@ -320,7 +291,7 @@ class SynthesisNetwork(torch.nn.Module):
             (0 is the same picture as ``noise_mode='none'``)
         fused_modconv : bool or None, see :func:`modulated_conv2d`; None: on CUDA NVIDIA's
             inference rule (fused unless the features are fp16 and the batch is more than
-            one), on the CPU unfused (15-20 % faster there: 256 px, batch 1 and 4, 2 threads)
+            one), on the CPU each layer's cheaper way (see :func:`modulated_conv2d`)
 
         Returns
         -------
@@ -333,19 +304,37 @@ class SynthesisNetwork(torch.nn.Module):
             if tuple(noise_gain.shape) != (ws.shape[0],):
                 raise BadInputError(f"noise_gain must be a [{ws.shape[0]}] tensor (one factor "
                                     f"per sample), not {tuple(noise_gain.shape)}")
-        if fused_modconv is None:
+        if fused_modconv is None and ws.device.type != "cpu":
             fp16 = self.b4.conv1.weight.dtype == torch.float16
             fused_modconv = ws.device.type == "cuda" and (not fp16 or ws.shape[0] == 1)
-        ws = ws.to(torch.float32)
-        x = img = None
-        w_idx = 0
-        for res in self.block_resolutions:
-            block = getattr(self, f"b{res}")
+        img = self._draw(ws.to(torch.float32), 0, None, None, noise_mode=noise_mode,
+                         noise_gain=noise_gain, fused=fused_modconv)
+        return img.contiguous()
+
+    def _draw(self, ws, start: int, x, img, *, noise_mode, noise_gain, fused):
+        """The picture from the ``start``-th block on, given the features and picture
+        before it. On CPUs, from the first block whose features (of all samples together)
+        pass :data:`FEATURE_BYTES` on, a few samples at a time: their features then stay
+        in the caches, which is faster than the batch in one piece (the same pictures, to
+        rounding)."""
+        w_idx = sum(getattr(self, f"b{res}").num_conv for res in self.block_resolutions[:start])
+        for idx in range(start, len(self.block_resolutions)):
+            block = getattr(self, f"b{self.block_resolutions[idx]}")
+            batch = ws.shape[0]
+            if ws.device.type == "cpu" and batch > 1:
+                per_sample = (block.conv1.out_channels * block.resolution ** 2
+                              * block.conv1.weight.element_size())
+                rows = max(1, FEATURE_BYTES // per_sample)
+                if rows < batch:
+                    return torch.cat([self._draw(
+                        ws[i:i + rows], idx, _rows(x, i, rows), _rows(img, i, rows),
+                        noise_mode=noise_mode, noise_gain=_rows(noise_gain, i, rows),
+                        fused=fused) for i in range(0, batch, rows)])
             # a block's RGB layer shares its w with the next block's first convolution
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
             x, img = block(x, img, block_ws, noise_mode=noise_mode, noise_gain=noise_gain,
-                           fused=fused_modconv)
+                           fused=fused)
         return img
 
 

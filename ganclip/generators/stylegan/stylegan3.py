@@ -39,9 +39,10 @@ import torch
 from ganclip.errors import BadInputError
 from ganclip.generators.stylegan.layers import (LRELU_SLOPE, FullyConnectedLayer,
                                                 StyleGenerator, check_styles)
+from ganclip.generators.stylegan.ops import CHANNELS_LAST
 from ganclip.generators.stylegan.snapshot import Persistent, load_persistent, plain
-from ganclip.generators.stylegan.stylegan3_ops import (
-    CHANNELS_LAST, design_lowpass_filter, filtered_lrelu, modulated_conv2d)
+from ganclip.generators.stylegan.stylegan3_ops import (design_lowpass_filter, filtered_lrelu,
+                                                       modulated_conv2d)
 
 FAMILY = "stylegan3"
 KNOWN_CLASSES = ("Generator", "MappingNetwork", "FullyConnectedLayer", "SynthesisNetwork",

@@ -3,10 +3,8 @@ layer designs (separable Kaiser filters from ``scipy.signal.firwin``; R's radial
 symmetric windowed jinc), the *filtered* leaky ReLU (upsample, nonlinearity at the higher
 rate, low-pass and downsample, NVIDIA's ``filtered_lrelu``) and the modulated convolution.
 
-Every filter here is applied per channel as one 2-D depthwise convolution (separable taps
-as their outer product) on channels-last features: on CPUs PyTorch's depthwise filters
-are 3-6x faster in that layout than two 1-D passes in NCHW, and zero-insertion upsampling
-is a strided transposed convolution, which never multiplies by the inserted zeros.
+The filters run through :func:`~.ops.upfirdn2d`, on channels-last features on CPUs (one
+2-D depthwise convolution each, a strided transposed one to upsample).
 """
 
 from __future__ import annotations
@@ -18,11 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from ganclip.generators.stylegan.layers import demodulation, may_overwrite
+from ganclip.generators.stylegan.ops import upfirdn2d
 
 # the upsampled features of one filtered nonlinearity are drawn this many bytes at a time
 # (a 1024² R network's largest layer upsamples to 2.7 GB per sample in float32)
 TEMP_BYTES = 256 * 2 ** 20
-CHANNELS_LAST = torch.channels_last
 
 
 def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float, *,
@@ -55,53 +53,6 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float, 
     return torch.as_tensor(taps / taps.sum(), dtype=torch.float32)
 
 
-def _kernel(f: torch.Tensor, channels: int, dtype, *, gain: float = 1.0) -> torch.Tensor:
-    """A filter times ``gain`` as a depthwise convolution weight [channels, 1, k, k]
-    (separable taps as their outer product: channels-last, one 2-D pass is faster than
-    two 1-D ones)."""
-    k2 = (torch.outer(f, f) if f.ndim == 1 else f) * gain
-    return k2.to(dtype)[None, None].expand(channels, 1, *k2.shape).contiguous(
-        memory_format=CHANNELS_LAST)
-
-
-def _crop(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
-    """``x`` cropped by the positive and zero-padded by the negative amounts on each side."""
-    h, w = x.shape[2:]
-    x = x[:, :, max(y0, 0):h - max(y1, 0), max(x0, 0):w - max(x1, 0)]
-    if min(x0, x1, y0, y1) < 0:
-        x = F.pad(x, [max(-x0, 0), max(-x1, 0), max(-y0, 0), max(-y1, 0)])
-    return x
-
-
-def _upsample(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding, gain: float):
-    """``upfirdn2d(x, f, up=up, padding=padding, gain=gain)`` (zeros inserted, padded,
-    convolved with ``f``) as one strided transposed convolution, which never multiplies by
-    the inserted zeros."""
-    px0, px1, py0, py1 = padding
-    if f is None:
-        if up == 1:
-            x = _crop(x, -px0, -px1, -py0, -py1)
-            return x * gain if gain != 1 else x
-        f = torch.ones([1, 1], device=x.device)  # zeros inserted, nothing filtered
-    k = f.shape[-1]
-    kernel = _kernel(f, x.shape[1], x.dtype, gain=gain)
-    # the full convolution has k - 1 extra samples before and k - up after what
-    # upfirdn2d keeps with no padding; the padding moves those edges
-    lo_x, hi_x, lo_y, hi_y = k - 1 - px0, k - up - px1, k - 1 - py0, k - up - py1
-    cx, cy = max(min(lo_x, hi_x), 0), max(min(lo_y, hi_y), 0)
-    x = F.conv_transpose2d(x, kernel, stride=up, padding=(cy, cx), groups=x.shape[1])
-    return _crop(x, lo_x - cx, hi_x - cx, lo_y - cy, hi_y - cy)
-
-
-def _downsample(x: torch.Tensor, f: torch.Tensor | None, *, down: int) -> torch.Tensor:
-    """``upfirdn2d(x, f, down=down)``: convolve with ``f`` (no padding) and keep every
-    ``down``-th sample, in one strided convolution."""
-    if f is None:
-        return x[:, :, ::down, ::down]
-    return F.conv2d(x, _kernel(f.flip(list(range(f.ndim))), x.shape[1], x.dtype),
-                    stride=down, groups=x.shape[1])
-
-
 def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None,
                    bias: torch.Tensor, *, up: int, down: int, padding, gain: float,
                    slope: float, clamp: float | None) -> torch.Tensor:
@@ -129,12 +80,12 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
     def one(part):
         # up² makes up for the inserted zeros; lrelu(g·x) = g·lrelu(x) for g > 0, so the
         # nonlinearity's gain rides on the filter too
-        y = _upsample(part, fu, up=up, padding=padding, gain=up * up * gain)
+        y = upfirdn2d(part, fu, up=up, padding=padding, gain=up * up * gain)
         if slope != 1:
             y = F.leaky_relu_(y, slope) if inplace else F.leaky_relu(y, slope)
         if clamp is not None:
             y = y.clamp_(-clamp, clamp) if inplace else y.clamp(-clamp, clamp)
-        return _downsample(y, fd, down=down)
+        return upfirdn2d(y, fd, down=down)
 
     # each channel is filtered alone, so a few samples, or channels, at a time bound the
     # memory the upsampled features take
