@@ -308,3 +308,14 @@ def test_bad_pickles_are_one_line(song, tmp_path, capsys, damage):
     assert "bad.pkl" in line and {"truncated": "truncated", "tensorflow": "TensorFlow",
                                   "not a snapshot": "not a StyleGAN snapshot"}[damage] in line
     assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize("family", ["stylegan2", "stylegan3-r"])
+def test_the_fp16_probe_that_auto_precision_runs_on_cuda(tmp_path, family):
+    # auto picks fp16 on CUDA when its probe batch is within MIN_PSNR_DB of fp32; the probe
+    # itself runs on a CPU too (slowly), so its fp16 path is drawn here
+    from ganclip.generators.common import MIN_PSNR_DB, auto_precision, psnr
+
+    g = load_generator(str(tiny(family, tmp_path / "n.safetensors")), size=32)
+    assert g.precision == "fp32" and auto_precision(g._probe, "cpu", model="x") == "fp32"
+    assert psnr(g._probe("fp32"), g._probe("fp16")) >= MIN_PSNR_DB
