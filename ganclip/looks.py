@@ -166,8 +166,7 @@ def resolve(image_types, generator, *, looks: str | None = None, n: int | None =
         picked = _auto_seeds(generator, image_types, auto, seed=seed)
         image_types = list(image_types)
         for k, s in zip(auto, picked):
-            name = f"seed {s}" if image_types[k].name.startswith("look ") else \
-                image_types[k].name
+            name = f"seed {s}" if image_types[k].source == "--looks" else image_types[k].name
             image_types[k] = replace(image_types[k], name=name, seed=s)
         log.info("looks: seeds %s, picked far apart in W", ", ".join(map(str, picked)))
     anchors = np.empty((len(image_types), generator.num_ws, generator.w_dim), np.float32)

@@ -183,8 +183,12 @@ def _looks(image_types, options: AnalysisOptions, mapper, *, n: int):
 
     named = options.type_names or options.types_file or any(
         t.source != "built-in" for t in image_types)
-    return looks.resolve(image_types, mapper, looks=options.looks or (None if named else "auto"),
-                         n=n, seed=options.seed)
+    image_types, anchors = looks.resolve(image_types, mapper, n=n, seed=options.seed,
+                                         looks=options.looks or (None if named else "auto"))
+    if options.chroma and len(image_types) != 12:
+        raise BadInputError(f"--classes-from chroma mixes 12 looks, one per pitch class; "
+                            f"--looks {options.looks} gives {len(image_types)}")
+    return image_types, anchors
 
 
 def _load_plan(path: Path, song: Path, info: audio_io.AudioInfo) -> Plan:

@@ -154,6 +154,9 @@ def test_looks_by_seed_on_the_command_line(song, sg2, tmp_path, capsys):
     assert main(["render", str(song), "--model", str(sg2), "--looks", "seeds:", "-o",
                  str(tmp_path / "x.mp4")]) == 2
     assert "seeds: needs seed numbers" in one_error(capsys)
+    assert main(["render", str(song), "--model", str(sg2), "--looks", "seeds:1,2",
+                 "--classes-from", "chroma", "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "mixes 12 looks" in one_error(capsys)
     assert main(["render", str(song), "--looks", "auto", "--model", "cppn", "-o",
                  str(tmp_path / "x.mp4")]) == 2
     assert "--looks is for models that draw from a W space" in one_error(capsys)
