@@ -46,9 +46,14 @@ def _add_options(p: argparse.ArgumentParser, cls, *, skip=()) -> None:
 
 
 def _add_render_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("song", help="audio file (wav, flac, mp3, ogg, opus, m4a, or a video's sound)")
+    p.add_argument("song", nargs="+", help="audio file (wav, flac, mp3, ogg, opus, m4a, or a "
+                   "video's sound); several, or a folder of them, each make their own video")
     p.add_argument("-o", "--output", help="video file to write, .mp4 or .mkv "
-                   "(default: <song stem>.mp4 in the current folder)")
+                   "(default: <song stem>.mp4 in the current folder); with several songs, "
+                   "the folder to write them into")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="draw the "
+                   "segments on a Ray cluster: alone, one started on this machine for the "
+                   "render; auto or HOST:PORT, a running one (needs ganclip[ray])")
     _add_options(p, GeneratorOptions)
     _add_options(p, AnalysisOptions)
     p.add_argument("--plan-in", help="render this saved plan (from --plan-out) instead of "
@@ -133,17 +138,54 @@ def _setup_logging(*, quiet: bool, verbose: bool) -> None:
     root.propagate = False
 
 
-def _render(args) -> int:
-    from ganclip.render import render
+def _songs(given: list[str]) -> list[Path]:
+    """The songs named: files as given, a folder's audio files in name order."""
+    songs = []
+    for name in given:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                raise BadInputError(f"{path} holds no audio files "
+                                    f"({', '.join(sorted(AUDIO_SUFFIXES))})")
+            songs += found
+        else:
+            songs.append(path)
+    return songs
 
-    result = render(args.song, output=args.output, plan_in=args.plan_in,
-                    plan_out=args.plan_out, frames_dir=args.frames_dir, resume=args.resume,
-                    restart=args.restart, quiet=args.quiet,
-                    **_options(args, AnalysisOptions, GeneratorOptions))
-    print(f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps "
-          f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s "
-          f"({result.realtime_factor:.2f}x real time)")
-    return 0
+
+def _said(result) -> str:
+    return (f"wrote {result.path}: {result.frames} frames at {result.fps:g} fps "
+            f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s "
+            f"({result.realtime_factor:.2f}x real time)")
+
+
+def _render(args) -> int:
+    from ganclip.render import render, render_many
+
+    songs = _songs(args.song)
+    options = _options(args, AnalysisOptions, GeneratorOptions)
+    if len(songs) == 1:
+        print(_said(render(songs[0], output=args.output, plan_in=args.plan_in,
+                           plan_out=args.plan_out, frames_dir=args.frames_dir,
+                           resume=args.resume, restart=args.restart, quiet=args.quiet,
+                           ray=args.ray, **options)))
+        return 0
+    for flag_name in ("plan_in", "plan_out", "frames_dir", "resume"):
+        if getattr(args, flag_name):
+            raise BadInputError(f"{flag(flag_name)} is for one song; {len(songs)} were given")
+    results = render_many(songs, output_dir=args.output, ray=args.ray, quiet=args.quiet,
+                          restart=args.restart, **options)
+    for song, result in zip(songs, results):
+        if isinstance(result, GanclipError):
+            print(f"error: {song}: {one_line(result)}", file=sys.stderr)
+        else:
+            print(_said(result))
+    failed = sum(isinstance(r, GanclipError) for r in results)
+    if failed:
+        print(f"error: {failed} of {len(songs)} songs failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _analyze(args) -> int:

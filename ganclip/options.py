@@ -352,3 +352,5 @@ class RenderJob:
     plan_in: Path | None = None  # draw this saved plan instead of analysing the song
     plan_out: Path | None = None  # also save the plan here
     frames_dir: Path | None = None  # also write every frame as PNG here
+    ray: object = None  # None: draw here; else a Ray address ("local", "auto", HOST:PORT)
+    # or a ganclip.cluster.Pool to draw the segments on (ganclip.cluster)

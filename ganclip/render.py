@@ -28,8 +28,8 @@ from ganclip.work import SEGMENT_SECONDS, OtherRenderError, WorkFolder, segments
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RenderResult", "analyze", "render", "analysis_figure", "OtherRenderError",
-           "SEGMENT_SECONDS"]
+__all__ = ["RenderResult", "analyze", "render", "render_many", "analysis_figure",
+           "OtherRenderError", "SEGMENT_SECONDS"]
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def _load_plan(path: Path, song: Path, info: audio_io.AudioInfo) -> Plan:
 
 def render(audio, *, output=None, plan_in=None, plan_out=None, frames_dir=None,
            resume: bool = False, restart: bool = False, progress=None, quiet: bool = False,
-           **options) -> RenderResult:
+           ray=None, **options) -> RenderResult:
     """Make a music video of a song.
 
     Parameters
@@ -225,6 +225,10 @@ def render(audio, *, output=None, plan_in=None, plan_out=None, frames_dir=None,
     progress : callable ``progress(frames_done, frames_total)``, called after every batch; it
         may raise ``KeyboardInterrupt`` to stop the render, which keeps what is finished
     quiet : no progress bars
+    ray : None to draw here; "local" (a Ray cluster started on this machine for the
+        render), "auto" or "HOST:PORT" (a running cluster), or a
+        :class:`ganclip.cluster.Pool` already open: the segments are drawn by Ray actors
+        (:mod:`ganclip.cluster`), into the same work folder, frame for frame the same video
     **options : the fields of :class:`~ganclip.options.AnalysisOptions` (with the reactive
         knobs) and of :class:`~ganclip.options.GeneratorOptions` (``model``, ``weights``,
         ``device``, ``precision``, ``size``, ``batch``), by keyword
@@ -259,11 +263,70 @@ def render(audio, *, output=None, plan_in=None, plan_out=None, frames_dir=None,
         work.remove()
     if plan_out is not None and not Path(plan_out).parent.is_dir():
         raise BadInputError(f"folder of --plan-out {plan_out} does not exist")
+    if ray is not None and frames_dir is not None:
+        raise BadInputError("--frames-dir writes the frames where they are drawn; with --ray "
+                            "they are drawn on the cluster: leave one out")
     job = RenderJob(song=song, output=output, analysis=analysis, generator=generator,
                     plan_in=None if plan_in is None else Path(plan_in),
                     plan_out=None if plan_out is None else Path(plan_out),
-                    frames_dir=None if frames_dir is None else Path(frames_dir))
+                    frames_dir=None if frames_dir is None else Path(frames_dir), ray=ray)
     return _render(job, work, progress=progress, quiet=quiet, began=began)
+
+
+def render_many(songs, *, output_dir=None, ray=None, restart: bool = False,
+                quiet: bool = False, **options) -> list:
+    """Render each of ``songs`` to its own video, ``<output_dir>/<song stem>.mp4``.
+
+    A song that fails (a bad file) is reported and the others go on. With ``ray``, one
+    :class:`ganclip.cluster.Pool` draws the segments of every song: a model is loaded once
+    per actor, not once per song.
+
+    Parameters
+    ----------
+    songs : sequence of paths; output_dir : folder of the videos (default: the current one)
+    ray : None, or a Ray address (see :func:`render`)
+    restart : throw away each song's unfinished render first
+    **options : :func:`render`'s options, the same for every song
+
+    Returns
+    -------
+    list, for each song its RenderResult or the GanclipError that stopped it
+    """
+    from ganclip.errors import GanclipError
+
+    folder = Path(output_dir) if output_dir is not None else Path.cwd()
+    if not folder.is_dir():
+        raise BadInputError(f"-o {folder}: with several songs -o names a folder, and this "
+                            "one does not exist")
+    stems = [Path(song).stem for song in songs]
+    twice = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if twice:
+        raise BadInputError(f"several songs would make {twice[0]}.mp4; rename one, or render "
+                            "them into different folders")
+    analysis, gen = split(options)  # checked once, before any song
+    pool = None
+    if ray is not None:
+        from ganclip import cluster
+
+        prepared = generators.prepare(gen.model, weights=gen.weights, quiet=quiet)
+        load = dict(size=gen.size, seed=analysis.seed, device=gen.device, quiet=quiet,
+                    precision=prepared.spec.check_precision(gen.precision, gen.device),
+                    fit=gen.fit)
+        pool = cluster.Pool(ray, prepared=prepared, load=load, quiet=quiet)
+    results = []
+    try:
+        with _progress(total=len(songs), unit="song", desc="songs", quiet=quiet) as bar:
+            for song, stem in zip(songs, stems):
+                try:
+                    results.append(render(song, output=folder / f"{stem}.mp4", quiet=quiet,
+                                          restart=restart, ray=pool or ray, **options))
+                except GanclipError as exc:
+                    results.append(exc)
+                bar.update(1)
+    finally:
+        if pool is not None:
+            pool.close()
+    return results
 
 
 def _identity(job: RenderJob, prepared, size: tuple[int, int]) -> tuple[dict, dict]:
@@ -314,6 +377,7 @@ def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
     # a model that draws from W is needed to make the plan: its looks are anchors in W
     generator = prepared.load(**load) if fresh and prepared.spec.looks and \
         job.plan_in is None else None
+    remote = job.ray is not None  # the cluster's actors load their own
     if fresh:
         plan = _plan_for(job, info, prepared.spec, quiet=quiet, generator=generator)
         plan.model, plan.size = prepared.spec.name, size
@@ -326,7 +390,7 @@ def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
     parts = segments(len(plan), plan.fps)
     todo = [k for k in range(len(parts)) if not work.segment(k).is_file()]
     try:
-        if generator is None and todo:
+        if generator is None and todo and not remote:
             generator = prepared.load(**load)
         if fresh:
             work.start(identity, restore, plan)
@@ -334,8 +398,14 @@ def _render(job: RenderJob, work: WorkFolder, *, progress, quiet: bool,
                   f"{size[0]}x{size[1]} frames in batches of {gen.batch}; {len(parts)} "
                   f"segments of up to {SEGMENT_SECONDS:g} s, {len(parts) - len(todo)} already "
                   "done")
-        _draw(job, work, plan, generator, prepared.spec, todo, size=size, progress=progress,
-              quiet=quiet)
+        if remote and todo:
+            from ganclip import cluster
+
+            cluster.draw(job, work, plan, prepared, todo, load=load, progress=progress,
+                         quiet=quiet)
+        else:
+            _draw(job, work, plan, generator, prepared.spec, todo, size=size,
+                  progress=progress, quiet=quiet)
         path = _join(job, work, plan, info, size=size)
     except KeyboardInterrupt as exc:
         if work.folder.exists() and work.done_frames(plan) == 0 and fresh:

@@ -78,7 +78,8 @@ def bad_inputs(tmp_path, song):
     out = str(tmp_path / "out.mp4")
     return {
         "missing file": (["render", str(tmp_path / "nope.wav"), "-o", out], "nope.wav"),
-        "directory": (["render", str(tmp_path), "-o", out], "directory"),
+        # a folder is its songs, each to its own video: -o must then name a folder
+        "directory": (["render", str(tmp_path), "-o", out], "-o names a folder"),
         "text as mp3": (["render", str(text), "-o", out], "notes.mp3"),
         "truncated mp3": (["render", str(truncated), "-o", out], "truncated"),
         "empty file": (["render", str(empty), "-o", out], "empty"),
