@@ -266,9 +266,9 @@ class SynthesisLayer(torch.nn.Module):
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
         x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb,
                              input_gain=self.magnitude_ema.to(torch.float32).rsqrt(),
-                             padding=self.conv_kernel - 1)
+                             padding=self.conv_kernel - 1, bias=self.bias.to(dtype))
         return filtered_lrelu(
-            x, self.up_filter, self.down_filter, self.bias.to(dtype), up=self.up_factor,
+            x, self.up_filter, self.down_filter, None, up=self.up_factor,
             down=self.down_factor, padding=self.padding,
             gain=1 if self.is_torgb else LRELU_GAIN, slope=1 if self.is_torgb else LRELU_SLOPE,
             clamp=self.conv_clamp)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ganclip.generators.stylegan.layers import demodulation, may_overwrite
-from ganclip.generators.stylegan.ops import upfirdn2d
+from ganclip.generators.stylegan.ops import CHANNELS_LAST, upfirdn2d
 
 # the upsampled features of one filtered nonlinearity are drawn this many bytes at a time
 # (a 1024² R network's largest layer upsamples to 2.7 GB per sample in float32)
@@ -54,7 +54,7 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float, 
 
 
 def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None,
-                   bias: torch.Tensor, *, up: int, down: int, padding, gain: float,
+                   bias: torch.Tensor | None, *, up: int, down: int, padding, gain: float,
                    slope: float, clamp: float | None) -> torch.Tensor:
     """Bias, upsample by ``up`` with ``fu``, ``gain · lrelu(·, slope)``, clamp, low-pass with
     ``fd`` and keep every ``down``-th sample (NVIDIA's ``filtered_lrelu``).
@@ -63,7 +63,7 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
     ----------
     x : torch.Tensor [shape=(B, C, H, W)]
     fu, fd : torch.Tensor or None, filters from :func:`design_lowpass_filter`
-    bias : torch.Tensor [shape=(C,)], in ``x``'s dtype
+    bias : torch.Tensor [shape=(C,)], in ``x``'s dtype, or None (added already)
     up, down : int
     padding : (x0, x1, y0, y1), of the upsampled image
     gain, slope : float, the nonlinearity's gain and negative slope (1, 1: linear)
@@ -74,7 +74,8 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
     torch.Tensor [shape=(B, C, (H·up + y0 + y1 - (ku - 1) - (kd - 1) + down - 1) // down, …)]
     for filters of ``ku`` and ``kd`` taps, in ``x``'s dtype
     """
-    x = x + bias.reshape(1, -1, 1, 1)
+    if bias is not None:
+        x = x + bias.reshape(1, -1, 1, 1)
     inplace = may_overwrite(x)  # gradients need the copies
 
     def one(part):
@@ -101,13 +102,11 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
-                     demodulate: bool, input_gain: torch.Tensor, padding: int) -> torch.Tensor:
+                     demodulate: bool, input_gain: torch.Tensor, padding: int,
+                     bias: torch.Tensor | None = None, fused: bool | None = None) -> torch.Tensor:
     """A convolution whose weight is scaled per sample and input channel by ``styles`` and,
-    with ``demodulate``, renormalised per output channel; then multiplied by ``input_gain``.
-
-    Computed as one shared convolution between scaling the input by the styles and the
-    output by the demodulation: the same numbers as a grouped convolution with per-sample
-    weights, and faster on CPUs.
+    with ``demodulate``, renormalised per output channel; then multiplied by ``input_gain``
+    and offset by ``bias``.
 
     Parameters
     ----------
@@ -115,6 +114,12 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     weight : torch.Tensor [shape=(O, I, k, k)]
     styles : torch.Tensor [shape=(B, I)], float32
     input_gain : torch.Tensor [shape=()], float32
+    bias : torch.Tensor [shape=(O,)] or None, in ``x``'s dtype, added last
+    fused : bool or None, True: each sample's own modulated weight (NVIDIA's way, one
+        convolution per sample, bias included); False: one shared convolution between
+        scaling the input by the styles and the output by the demodulation (the same
+        numbers, to rounding); None: whichever scales fewer numbers (on CPUs every feature
+        map allocated and scaled costs more than modulating a weight)
 
     Returns
     -------
@@ -129,8 +134,29 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean(1, keepdim=True).rsqrt()
         dcoefs = demodulation(styles, weight.square().sum([2, 3]))
-    scale = (styles * input_gain).to(x.dtype)
-    x = F.conv2d(x * scale.reshape(*scale.shape, 1, 1), weight.to(x.dtype), padding=padding)
+    scale = styles * input_gain  # [B, I], float32
+    batch = x.shape[0]
+    if fused is None:
+        fused = weight.numel() < x[0].numel()
+    if fused:
+        # a convolution on channels-last features takes its weight channels-last too
+        layout = CHANNELS_LAST if not x.is_contiguous() and \
+            x.is_contiguous(memory_format=CHANNELS_LAST) else torch.contiguous_format
+        out = []
+        for i in range(batch):
+            w = weight * scale[i].reshape(1, -1, 1, 1)
+            if dcoefs is not None:
+                w = w * dcoefs[i].reshape(-1, 1, 1, 1)
+            w = w.to(x.dtype).contiguous(memory_format=layout)
+            out.append(F.conv2d(x[i:i + 1], w, bias, padding=padding))
+        return out[0] if batch == 1 else torch.cat(out)
+    x = F.conv2d(x * scale.to(x.dtype).reshape(*scale.shape, 1, 1), weight.to(x.dtype),
+                 padding=padding)
+    inplace = may_overwrite(x)  # the convolution's own output, scaled where it lies
     if dcoefs is not None:
-        x = x * dcoefs.to(x.dtype).reshape(*dcoefs.shape, 1, 1)
+        dcoefs = dcoefs.to(x.dtype).reshape(*dcoefs.shape, 1, 1)
+        x = x.mul_(dcoefs) if inplace else x * dcoefs
+    if bias is not None:
+        bias = bias.reshape(1, -1, 1, 1)
+        x = x.add_(bias) if inplace else x + bias
     return x
