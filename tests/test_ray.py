@@ -287,6 +287,9 @@ def test_an_address_nobody_listens_on_is_one_line_naming_it_quickly(song, tmp_pa
     assert time.monotonic() - began < cluster.CONNECT_TIMEOUT + 5
     message = str(caught.value)
     assert "\n" not in message and "127.0.0.1:1" in message and "ray start --head" in message
+    with pytest.raises(cluster.ClusterError, match="127.0.0.1:1"):  # before any analysis
+        cluster.check("127.0.0.1:1")
+    cluster.check("local")
     with pytest.raises(BadInputError, match="HOST:PORT"):
         render(song, tmp_path / "nobody.mp4", ray="no-port-here")
 

@@ -15,7 +15,7 @@ Reading order: :mod:`~ganclip.cluster.connect` (starting or joining Ray),
 Ray is imported only here, and only when used: it is the optional extra ``ganclip[ray]``.
 """
 
-from ganclip.cluster.connect import CONNECT_TIMEOUT, ClusterError
+from ganclip.cluster.connect import CONNECT_TIMEOUT, ClusterError, check
 from ganclip.cluster.pool import Pool, draw
 
-__all__ = ["CONNECT_TIMEOUT", "ClusterError", "Pool", "draw"]
+__all__ = ["CONNECT_TIMEOUT", "ClusterError", "Pool", "check", "draw"]

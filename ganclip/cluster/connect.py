@@ -8,6 +8,7 @@ someone listens (:data:`CONNECT_TIMEOUT`) and turns what Ray raises into a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -78,11 +79,37 @@ def check_listening(address: str, *, shown: str) -> None:
         with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
             pass
     except OSError as exc:
-        why = "timed out" if isinstance(exc, TimeoutError) else one_line(
-            exc.strerror or exc, limit=80)
-        raise ClusterError(f"--ray {shown}: no Ray cluster answers at {host}:{port} ({why} "
-                           f"after {CONNECT_TIMEOUT:g} s); start its head with `ray start "
-                           "--head`, or check the address and the firewall") from None
+        why = f"no answer in {CONNECT_TIMEOUT:g} s" if isinstance(exc, TimeoutError) \
+            else one_line(exc.strerror or exc, limit=80).lower()
+        raise ClusterError(f"--ray {shown}: no Ray cluster answers at {host}:{port} ({why}); "
+                           "start its head with `ray start --head`, or check the address "
+                           "and the firewall") from None
+
+
+def check(address) -> None:
+    """What can be told of ``address`` before any long work: Ray is installed, and a
+    "HOST:PORT" is well formed and listened on (an open :class:`~ganclip.cluster.Pool`,
+    "local" and "auto" pass)."""
+    if address is not None and not isinstance(address, str):  # a Pool: already open
+        return
+    import_ray()
+    if address not in LOCAL and address != "auto":
+        check_listening(address, shown=address)
+
+
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Logger ``name`` says only errors inside the block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _version_line(text: str, shown: str) -> str:
@@ -116,7 +143,7 @@ def connect(address, *, verbose: bool = False) -> Connection:
     Connection
     """
     ray = import_ray()
-    shown = "(local)" if address in LOCAL else str(address)
+    shown = "local" if address in LOCAL else str(address)
     if ray.is_initialized():
         log.debug("Ray is already connected in this process; the render uses that cluster")
         return Connection(shown, owned=False)
@@ -124,7 +151,8 @@ def connect(address, *, verbose: bool = False) -> Connection:
                      logging_level=logging.WARNING)
     if address in LOCAL:
         log.debug("starting Ray on this machine for the render")
-        ray.init(address="local", **quiet_ray)  # not None: that joins a cluster left here
+        with _quiet(AUTH_LOGGER):  # "token authentication is enabled": nothing to do for it
+            ray.init(address="local", **quiet_ray)  # not None: that joins one left running
         return Connection(shown, owned=True)
     target = _find_auto(ray) if address == "auto" else str(address)
     if target != "auto":
