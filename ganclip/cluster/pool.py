@@ -60,10 +60,12 @@ class Pool:
 
     GPU clusters get one actor per GPU (``num_gpus=1``, drawing on ``cuda``); clusters
     without GPUs get CPU actors spread over the nodes, each keeping to its ``threads`` CPUs
-    (torch's threads to draw, then as many of x264's to encode). The weights travel once, from this machine, through
-    Ray's object store: a model file (``--model FILE.pkl``, ``.safetensors``, ``.onnx``, an
-    added model) or a checkpoint from the cache or ``--weights`` (with the ``config.json``
-    beside it) is read here and written by each node into a temporary folder of its own
+    (torch's threads to draw, then as many of x264's to encode).
+
+    The weights travel once, from this machine, through Ray's object store: a model file
+    (``--model FILE.pkl``, ``.safetensors``, ``.onnx``, an added model) or a checkpoint
+    from the cache or ``--weights`` (with the ``config.json`` beside it) is read here and
+    written by each node into a temporary folder of its own (``ganclip-weights-<uid>``)
     under the same name, so nodes need neither the file nor the network. Plug-in models
     must be installed on every node, as ganclip itself is.
 

@@ -13,7 +13,6 @@ import copy
 import hashlib
 import logging
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -55,13 +54,14 @@ def pack_weights(path: Path | None) -> dict | None:
 
 
 def unpack_weights(packed: dict, root: Path | None = None) -> Path:
-    """Write what :func:`pack_weights` packed into ``<temp>/ganclip-weights/<digest>/``
+    """Write what :func:`pack_weights` packed into ``<temp>/ganclip-weights-<uid>/<digest>/``
     (each file under a temporary name, then renamed; reused by the node's other actors and
     later renders) and return the path that stands for the original: the file, of the same
     name and suffix, or the folder."""
     from ganclip.files import atomic_path
 
-    root = Path(root or tempfile.gettempdir()) / "ganclip-weights" / packed["digest"][:24]
+    root = (Path(root) / "ganclip-weights" if root else _temp("weights")) / \
+        packed["digest"][:24]
     for name, data in packed["files"].items():
         target = root / (Path(packed["name"]) / name if packed["folder"] else name)
         if target.is_file() and target.stat().st_size == len(data):
@@ -70,6 +70,25 @@ def unpack_weights(packed: dict, root: Path | None = None) -> Path:
         with atomic_path(target, suffix=".part") as tmp:
             tmp.write_bytes(data)
     return root / packed["name"]
+
+
+def _temp(what: str) -> Path:
+    """``<temp>/ganclip-<what>-<uid>``: one per node and user, shared by its actors."""
+    uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    return Path(tempfile.gettempdir()) / f"ganclip-{what}-{uid}"
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the unfinished segments (``.<pid>_segment_….part``) of actors that were
+    killed: their processes are gone."""
+    for stale in folder.glob(".*_segment_*.part"):
+        pid = stale.name[1:].split("_")[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except (ValueError, OSError):  # not ours, or another user's process
+            pass
 
 
 class Painter:
@@ -95,7 +114,9 @@ class Painter:
         self.load = dict(load, quiet=True)
         self.generator = self.spec = None
         self.plans: dict[str, object] = {}
-        self.scratch = Path(tempfile.mkdtemp(prefix="ganclip-segments-"))
+        self.scratch = _temp("segments")
+        self.scratch.mkdir(exist_ok=True)
+        _sweep(self.scratch)
 
     def where(self) -> dict:
         """Which node and process this actor runs in: answered once it has started."""
@@ -166,7 +187,7 @@ class Painter:
         began = time.perf_counter()
         loaded = self._load(refs[1])
         plan = self._plan(refs[0])
-        path = self.scratch / f"segment_{k:05d}.mp4"
+        path = self.scratch / f"{os.getpid()}_segment_{k:05d}.mp4"
 
         def writer(_=None):
             video = VideoWriter(path, fps=settings["fps"], size=tuple(settings["size"]),
@@ -217,8 +238,3 @@ class Painter:
         except BaseException:
             encoder.abort()
             raise
-
-    def __del__(self):
-        scratch = getattr(self, "scratch", None)
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
