@@ -345,6 +345,28 @@ class StyleGenerator(torch.nn.Module):
                                   img_resolution=img_resolution, img_channels=img_channels,
                                   mapping_kwargs=mapping_kwargs, **recorded))
 
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi=1.0, *,
+                truncation_cutoff: int | None = None, **synthesis) -> torch.Tensor:
+        """Pictures from latents: the mapping network, then the synthesis network.
+
+        Parameters
+        ----------
+        z : torch.Tensor [shape=(B, z_dim)]
+        c : torch.Tensor [shape=(B, c_dim)] or None (unconditional)
+        truncation_psi : float or torch.Tensor [shape=(B,)]
+        truncation_cutoff : see :meth:`MappingNetwork.forward`
+        **synthesis : the family's synthesis keywords (``noise_mode``, ``noise_gain``;
+            StyleGAN2's ``fused_modconv``, StyleGAN3's ``transform``), see its
+            ``SynthesisNetwork.forward``
+
+        Returns
+        -------
+        torch.Tensor [shape=(B, img_channels, img_resolution, img_resolution)], float32
+        """
+        ws = self.mapping(z, c, truncation_psi=truncation_psi,
+                          truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, **synthesis)
+
     def config(self) -> dict:
         """``{"family": ..., "kwargs": {...}}``, plain JSON, what :meth:`from_config` builds
         this architecture from."""

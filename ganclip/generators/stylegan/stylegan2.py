@@ -365,29 +365,6 @@ class Generator(StyleGenerator):
                     synthesis_kwargs=synthesis_kwargs,
                     recorded={"synthesis_kwargs": relevant})
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi=1.0, *,
-                truncation_cutoff: int | None = None, noise_mode: str = "const",
-                noise_gain: torch.Tensor | None = None,
-                fused_modconv: bool | None = None) -> torch.Tensor:
-        """Pictures from latents.
-
-        Parameters
-        ----------
-        z : torch.Tensor [shape=(B, z_dim)]
-        c : torch.Tensor [shape=(B, c_dim)] or None (unconditional)
-        truncation_psi : float or torch.Tensor [shape=(B,)]
-        truncation_cutoff, noise_mode, noise_gain, fused_modconv : see
-            :meth:`MappingNetwork.forward` and :meth:`SynthesisNetwork.forward`
-
-        Returns
-        -------
-        torch.Tensor [shape=(B, img_channels, img_resolution, img_resolution)], float32
-        """
-        ws = self.mapping(z, c, truncation_psi=truncation_psi,
-                          truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, noise_gain=noise_gain,
-                              fused_modconv=fused_modconv)
-
 
 def _kwargs_of(node: Persistent) -> dict:
     """Our Generator's keywords from a snapshot's, with the defaults in which NVIDIA's two

@@ -405,29 +405,6 @@ class Generator(StyleGenerator):
                     mapping_kwargs={"num_layers": MAPPING_LAYERS, **(mapping_kwargs or {})},
                     synthesis_kwargs=synthesis_kwargs, recorded=synthesis_kwargs)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi=1.0, *,
-                truncation_cutoff: int | None = None, noise_mode: str = "const",
-                noise_gain: torch.Tensor | None = None,
-                transform: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
-        """Pictures from latents.
-
-        Parameters
-        ----------
-        z : torch.Tensor [shape=(B, z_dim)]
-        c : torch.Tensor [shape=(B, c_dim)] or None (unconditional)
-        truncation_psi : float or torch.Tensor [shape=(B,)]
-        truncation_cutoff, noise_mode, noise_gain, transform : see
-            :meth:`MappingNetwork.forward` and :meth:`SynthesisNetwork.forward`
-
-        Returns
-        -------
-        torch.Tensor [shape=(B, img_channels, img_resolution, img_resolution)], float32
-        """
-        ws = self.mapping(z, c, truncation_psi=truncation_psi,
-                          truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, noise_gain=noise_gain,
-                              transform=transform)
-
 
 # -- snapshots ---------------------------------------------------------------------------------
 
