@@ -8,7 +8,8 @@ from ganclip.errors import GanclipError
 from ganclip.generators import load_generator
 from ganclip.options import AnalysisOptions, GeneratorOptions, ReactiveSettings
 from ganclip.plan import Plan
-from ganclip.render import RenderResult, analyze, render
+from ganclip.analysis import analyze
+from ganclip.render import RenderResult, render
 
 __version__ = "0.1.0"
 __all__ = ["AnalysisOptions", "GanclipError", "GeneratorOptions", "Plan", "ReactiveSettings",

@@ -189,7 +189,7 @@ def _render(args) -> int:
 
 
 def _analyze(args) -> int:
-    from ganclip.render import analysis_figure
+    from ganclip.analysis import analysis_figure
 
     path, lines = analysis_figure(args.song, output=args.output, quiet=args.quiet,
                                   **_options(args, AnalysisOptions, GeneratorOptions))

@@ -312,16 +312,47 @@ def build(cls, values: dict, *, strict: bool = True):
     return cls(**given)
 
 
-def split(values: dict) -> tuple[AnalysisOptions, GeneratorOptions]:
+REMOTE_DEVICES = ("auto", "cpu", "cuda")  # --device with --ray: the actors' kind of device;
+# auto (the flag left out) is the cluster's GPUs when it has any, else its CPUs
+
+
+def split(values: dict, *, remote: bool = False) -> tuple[AnalysisOptions, GeneratorOptions]:
     """Flat keyword options → the analysis and generator options; a TypeError names an
-    unknown one."""
+    unknown one.
+
+    ``remote``: the frames are drawn on a Ray cluster (``--ray``), so ``device`` names the
+    actors' kind of device (:data:`REMOTE_DEVICES`, "auto" when not given) and is checked
+    by name, not against this machine, and ``precision`` against that kind."""
     analysis = {f.name for f in fields_of(AnalysisOptions)}
     generator = {f.name for f in fields_of(GeneratorOptions)}
     if unknown := sorted(set(values) - analysis - generator):
         raise TypeError(f"unexpected option{'s' if len(unknown) > 1 else ''} "
                         f"{', '.join(unknown)}")
-    return (build(AnalysisOptions, {k: v for k, v in values.items() if k in analysis}),
-            build(GeneratorOptions, {k: v for k, v in values.items() if k in generator}))
+    gen = {k: v for k, v in values.items() if k in generator}
+    if remote:
+        device, precision = gen.pop("device", None), gen.pop("precision", None)
+    built = (build(AnalysisOptions, {k: v for k, v in values.items() if k in analysis}),
+             build(GeneratorOptions, gen))
+    return (built[0], _remote(built[1], device or "auto", precision or "auto")) if remote \
+        else built
+
+
+def _remote(options: GeneratorOptions, device: str, precision: str) -> GeneratorOptions:
+    """``options`` with the device and precision of actors on a cluster (:func:`split`)."""
+    from ganclip import generators
+
+    if device not in REMOTE_DEVICES:
+        raise BadInputError(f"--device {device} with --ray: cpu or cuda for the cluster's "
+                            "actors, or leave it out for its GPUs when it has some, else its "
+                            "CPUs")
+    kind = "cuda" if device == "auto" else device  # auto may land on GPUs: fp16 allowed
+    generators.check_precision(precision, device=kind)
+    if options.model != "auto":
+        generators.spec(options.model).check_precision(precision, kind)
+    # __post_init__ would check the device against this machine: the fields are set past it
+    object.__setattr__(options, "device", device)
+    object.__setattr__(options, "precision", precision)
+    return options
 
 
 def to_dict(options) -> dict:

@@ -1,6 +1,6 @@
 """``ganclip web``: a local Gradio page over the same library calls as the command line.
 
-Every button calls :func:`ganclip.render.render` or :func:`ganclip.render.analysis_figure`
+Every button calls :func:`ganclip.render.render` or :func:`ganclip.analysis.analysis_figure`
 with the page's choices as their keyword options; nothing of the pipeline lives here.
 One job runs at a time per server (the others wait in Gradio's queue, which shows their
 place); Cancel stops a render between batches and keeps its resumable work folder.
@@ -180,7 +180,7 @@ class _Page:
         self.jobs = jobs
 
     def analyse(self, upload, pick, *choices):
-        from ganclip.render import analysis_figure
+        from ganclip.analysis import analysis_figure
 
         try:
             song = self.jobs.song(upload, pick)

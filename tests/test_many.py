@@ -51,3 +51,22 @@ def test_many_songs_refuse_what_is_for_one(write_wav, tmp_path, capsys):
     empty.mkdir()
     assert main(["render", str(empty)]) == 2
     assert "holds no audio files" in capsys.readouterr().err
+
+
+def test_an_unwritable_folder_is_refused_with_ray_before_any_song(write_wav, tmp_path, capsys,
+                                                         monkeypatch):
+    import os
+
+    a, b = write_wav(two_part_song(), name="a.wav"), write_wav(two_part_song(), name="b.wav")
+    out = tmp_path / "out"
+    out.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(out)
+                        else real_access(path, mode))
+    assert main(["render", str(a), str(b), "-o", str(out), "--ray"]) == 2
+    assert capsys.readouterr().err == f"error: -o {out}: this folder is not writable; " \
+                                      "choose another\n"
+    assert main(["render", str(a), "-o", str(out / "a.mp4"), "--ray"]) == 2  # one song
+    assert capsys.readouterr().err == f"error: output folder {out} is not writable; choose " \
+                                      "another --output\n"
+    assert list(out.iterdir()) == []

@@ -350,3 +350,59 @@ def test_a_model_file_renders_on_the_cluster_as_it_does_here(ray_cluster, song, 
         there = render(song, tmp_path / "there.mp4", model=str(model), ray=pool)
         assert pool.loads >= 1
     assert np.array_equal(frames_of(there.path), frames_of(here.path))
+
+
+def test_with_ray_the_device_is_the_actors_and_is_checked_by_name(ray_cluster, tmp_path,
+                                                                 monkeypatch):
+    from tiny_stylegan import tiny
+
+    from ganclip.options import split
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # this driver: no GPU
+    with pytest.raises(BadInputError, match="no CUDA GPU here"):
+        split({"device": "cuda"})
+    _, gen = split({"device": "cuda", "precision": "fp16"}, remote=True)
+    assert (gen.device, gen.precision) == ("cuda", "fp16")
+    _, gen = split({}, remote=True)  # left out: the cluster's GPUs if any, else its CPUs
+    assert (gen.device, gen.precision) == ("auto", "auto")
+    with pytest.raises(BadInputError, match="--device mps with --ray: cpu or cuda"):
+        split({"device": "mps"}, remote=True)
+    with pytest.raises(BadInputError, match="fp16 needs a CUDA device"):
+        split({"device": "cpu", "precision": "fp16"}, remote=True)
+    with pytest.raises(BadInputError, match="fp16 needs a CUDA device"):  # no GPU there
+        cluster.Pool(address(ray_cluster), prepared=generators.prepare(
+                     str(tiny("stylegan2", tmp_path / "tiny.safetensors"))),
+                     load=dict(size=(SIZE, SIZE), seed=0, device="auto", precision="fp16",
+                               quiet=True, fit="extend"))
+    assert not ray.is_initialized()  # closed on the way out
+
+
+def test_an_address_nobody_listens_on_is_refused_before_the_analysis(long_song, tmp_path,
+                                                                     monkeypatch, capsys):
+    from ganclip.cli import main
+    from test_resume import no_analysis
+
+    no_analysis(monkeypatch, "analysed before trying the cluster's address")
+    code = main(["render", str(long_song), "-o", str(tmp_path / "v.mp4"), "--ray",
+                 "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.startswith("error: --ray 127.0.0.1:1: no Ray cluster answers")
+    assert err.count("\n") == 1 and not (tmp_path / "v.mp4.parts").exists()
+
+
+def test_three_songs_one_broken_share_the_actors_and_their_models(ray_cluster, long_song,
+                                                                   reference, write_wav,
+                                                                   tmp_path):
+    from ganclip.render import render_many
+
+    songs = [long_song, tmp_path / "broken.wav", write_wav(two_part_song(seconds=5.0),
+                                                           name="short.wav")]
+    songs[1].write_bytes(b"RIFF, but not a song")
+    out = tmp_path / "out"
+    out.mkdir()
+    with open_pool(address(ray_cluster)) as pool:
+        results = render_many(songs, output_dir=out, ray=pool, fps=FPS, size=SIZE, quiet=True)
+        assert pool.loads == len(pool.actors) == 2  # once per actor, not once per song
+    assert isinstance(results[1], GanclipError) and "broken.wav" in str(results[1])
+    assert same_video(results[0].path, reference) and results[2].frames == 50
+    assert sorted(p.name for p in out.iterdir()) == ["long song é.mp4", "short.mp4"]

@@ -9,7 +9,7 @@ from ganclip.choreography import Plan, ReactiveSettings, reactive_plan
 from ganclip.errors import BadInputError
 from ganclip.features import song_features
 from ganclip.imagetypes import BUILTIN_TYPES
-from ganclip.render import analysis_figure
+from ganclip.analysis import analysis_figure
 from synth import SR, drums, pad, snares
 
 

@@ -139,7 +139,7 @@ def test_classic_mode_and_the_analysis_figure(song, sg2, tmp_path):
     assert plan.look[2] != plan.look[-1] and plan.anchors.shape == (2, 8, 16)
     frames = frames_of(result.path)  # the two halves of the song, two looks
     assert np.abs(frames[2].astype(int) - frames[-1]).mean() > 1
-    from ganclip.render import analysis_figure
+    from ganclip.analysis import analysis_figure
 
     path, lines = analysis_figure(song, output=tmp_path / "a.png", model=str(sg2))
     assert path.is_file() and any("seed" in line for line in lines)

@@ -81,7 +81,8 @@ class Pool:
         hold at ``threads`` each)
     threads : int or None, CPUs (torch threads) per actor (default :data:`CPU_THREADS`, or
         the cluster's CPUs shared among ``actors``; 1 on GPUs)
-    device : None (GPUs when the cluster has any, else CPUs), "cuda" or "cpu"
+    device : None (default: ``load["device"]``, where "auto" or None is GPUs when the
+        cluster has any, else CPUs), "cuda" or "cpu"
     quiet : bool, no output from the actors even with ``-v``
 
     Attributes
@@ -95,6 +96,8 @@ class Pool:
         if actors is not None and actors < 1 or threads is not None and threads < 1:
             raise BadInputError(f"a Ray pool needs at least one actor and one thread each, "
                                 f"not actors={actors}, threads={threads}")
+        device = device or load.get("device")
+        device = None if device == "auto" else device
         if device not in (None, "cpu", "cuda"):
             raise BadInputError(f"device of a Ray pool: None, 'cpu' or 'cuda', not {device!r}")
         self.ray = import_ray()
@@ -131,6 +134,8 @@ class Pool:
             self.device, resources = "cpu", {"num_cpus": threads}
             self.need = f"{threads} CPU{'s' if threads > 1 else ''}"
         self.threads = threads
+        # fp16 asked of a cluster that turned out to have no GPU: said here, not by each actor
+        self.prepared.spec.check_precision(self.load.get("precision", "auto"), self.device)
         model = None if self.prepared.spec.name not in REGISTRY else self.prepared.spec.name
         if model is None and self.prepared.weights is None:
             raise BadInputError(f"--model {self.prepared.spec.name}: no file to send to the "
