@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     web.add_argument("--max-minutes", type=float, default=30.0, help="longest song the page "
                      "accepts, in minutes (default 30)")
+    web.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="draw the "
+                     "page's renders (not its previews) on a Ray cluster: alone, one started "
+                     "on this machine for each render; auto or HOST:PORT, a running one")
     return parser
 
 
@@ -124,7 +127,7 @@ def _web(args) -> int:
         raise BadInputError(f"--port must be between 1 and 65535; got {args.port}")
     if not args.max_minutes > 0:
         raise BadInputError(f"--max-minutes must be positive; got {args.max_minutes:g}")
-    serve(host=args.host, port=args.port, max_minutes=args.max_minutes)
+    serve(host=args.host, port=args.port, max_minutes=args.max_minutes, ray=args.ray)
     return 0
 
 

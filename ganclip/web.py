@@ -51,8 +51,9 @@ def is_loopback(host: str) -> bool:
 class Jobs:
     """The running job's cancel flag and the page's private folders."""
 
-    def __init__(self, max_minutes: float):
+    def __init__(self, max_minutes: float, ray=None):
         self.max_minutes = max_minutes
+        self.ray = ray  # where Render draws (--ray): None here, else a Ray address
         self.cancel = threading.Event()
         self.folder = Path(tempfile.mkdtemp(prefix="ganclip-web-"))  # mode 0700
         atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
@@ -207,14 +208,17 @@ class _Page:
                                             PREVIEW_SECONDS))
             output = self.jobs.folder / f"{song.stem}{'.preview' if preview else ''}.mp4"
             hook = self.jobs.progress(progress)
+            # a preview is drawn here: a few seconds of frames, less than Ray takes to start
+            where = dict(ray=None if preview else self.jobs.ray)
             try:  # the same choices as a cancelled render go on from where it stopped
                 result = render(song, output=output, **options, restart=preview,
-                                progress=hook, quiet=True)
+                                progress=hook, quiet=True, **where)
             except OtherRenderError:  # other choices: a new render
                 result = render(song, output=output, **options, restart=True, progress=hook,
-                                quiet=True)
+                                quiet=True, **where)
             said = (f"wrote {result.path.name}: {result.frames} frames at {result.fps:g} fps "
-                    f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s")
+                    f"({result.duration:.1f} s) with {result.model} in {result.seconds:.1f} s"
+                    f"{'' if where['ray'] is None else ' on Ray (' + where['ray'] + ')'}")
             return said, str(result.path), str(result.path)
         except Cancelled as exc:
             return (f"cancelled: {getattr(exc, 'kept', None) or 'nothing was kept'}; press "
@@ -328,13 +332,14 @@ def _choice_inputs(image_types) -> list:
     return choices, gallery, show
 
 
-def build(*, max_minutes: float = MAX_MINUTES):
-    """The Gradio page, not yet launched."""
+def build(*, max_minutes: float = MAX_MINUTES, ray=None):
+    """The Gradio page, not yet launched; its Render button draws on the Ray cluster at
+    ``ray`` when given (see :func:`ganclip.render.render`)."""
     import gradio as gr
 
     from ganclip.imagetypes import available_types
 
-    jobs = Jobs(max_minutes)
+    jobs = Jobs(max_minutes, ray=ray)
     handlers = _Page(jobs)
     songs = sorted(p.name for p in AUDIO_FOLDER.glob("*") if p.is_file()) \
         if AUDIO_FOLDER.is_dir() else []
@@ -374,8 +379,10 @@ def build(*, max_minutes: float = MAX_MINUTES):
 
 
 def serve(*, host: str = LOOPBACK, port: int = 7860, max_minutes: float = MAX_MINUTES,
-          block: bool = True):
-    """Start the page; returns Gradio's (app, local URL, share URL) when ``block`` is False."""
+          block: bool = True, ray=None):
+    """Start the page; returns Gradio's (app, local URL, share URL) when ``block`` is False.
+    ``ray``: None, or the Ray address its renders are drawn on ("local", "auto",
+    "HOST:PORT"), checked here first."""
     try:
         import gradio  # noqa: F401
     except ImportError:
@@ -384,7 +391,11 @@ def serve(*, host: str = LOOPBACK, port: int = 7860, max_minutes: float = MAX_MI
     if not is_loopback(host):
         log.warning(f"listening on {host}: anyone who can reach this machine on port {port} "
                     "can use the page and the files it makes")
-    page = build(max_minutes=max_minutes)
+    if ray is not None:
+        from ganclip import cluster
+
+        cluster.check(ray)
+    page = build(max_minutes=max_minutes, ray=ray)
     page.queue(default_concurrency_limit=1)
     try:
         return page.launch(server_name=host, server_port=port, prevent_thread_lock=not block,

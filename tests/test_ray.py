@@ -406,3 +406,25 @@ def test_three_songs_one_broken_share_the_actors_and_their_models(ray_cluster, l
     assert isinstance(results[1], GanclipError) and "broken.wav" in str(results[1])
     assert same_video(results[0].path, reference) and results[2].frames == 50
     assert sorted(p.name for p in out.iterdir()) == ["long song é.mp4", "short.mp4"]
+
+
+def test_the_page_renders_on_the_cluster_it_was_started_with(ray_cluster, song, tmp_path,
+                                                             capsys):
+    from ganclip.cli import main
+    from ganclip.web import CHOICES, Jobs, _Page
+
+    values = dict(model="cppn", mode="reactive", fps=FPS, size=str(SIZE), fit="extend",
+                  types=[], transitions=-1, pulse=0.7, motion=1, smoothing=0.25,
+                  sensitivity=1, truncation_lo=0.6, truncation_hi=1.3,
+                  classes_from="sections", zoom=1, rotate=1, shake=1, flash=1, looks="",
+                  structure=1, texture=1, noise=1, seed=0, start=0, duration=0, quality=20,
+                  preset="veryfast")
+    page = _Page(Jobs(max_minutes=30, ray=address(ray_cluster)))
+    said, video, _ = page.make(str(song), None, *[values[name] for name in CHOICES],
+                               preview=False, progress=lambda *a, **k: None)
+    assert said.endswith(f"on Ray ({address(ray_cluster)})"), said
+    here = render(song, tmp_path / "here.mp4")
+    assert np.array_equal(frames_of(video), frames_of(here.path))
+    assert not ray.is_initialized()  # each render joins and leaves
+    assert main(["web", "--ray", "127.0.0.1:1", "--port", "7998"]) != 0
+    assert capsys.readouterr().err.startswith("error: --ray 127.0.0.1:1: no Ray cluster")
