@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import logging
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -117,6 +119,13 @@ class Painter:
         self.scratch = _temp("segments")
         self.scratch.mkdir(exist_ok=True)
         _sweep(self.scratch)
+        # torch's import (about 1 s of CPU) is paid here, while the driver waits for the
+        # actors to start, not in the first segment: there it slowed the second of two
+        # actors to ~28 frames/s against ~40 for a warm one
+        import ganclip.render  # noqa: F401
+        import ganclip.video  # noqa: F401
+        if "torch" not in sys.modules and importlib.util.find_spec("torch") is not None:
+            import torch  # noqa: F401
 
     def where(self) -> dict:
         """Which node and process this actor runs in: answered once it has started."""
