@@ -89,6 +89,8 @@ def main():
         plan = ganclip.analyze(args.song, fps=args.fps, duration=args.seconds)
         plan_path = plan.save(tmp / "plan.npz")
         warm = ganclip.analyze(args.song, fps=args.fps, duration=4.0).save(tmp / "warm.npz")
+        # one 4 s segment per actor, so that each has loaded its model and run it once
+        warm2 = ganclip.analyze(args.song, fps=args.fps, duration=8.0).save(tmp / "warm2.npz")
         frames = len(plan)
 
         def draw(name, **kw):
@@ -107,7 +109,9 @@ def main():
         rates = {}
         for actors, threads in ((1, 1), (2, 1), (1, 2)):
             with open_pool("local", size=args.size, actors=actors, threads=threads) as pool:
-                ganclip.render(args.song, output=tmp / "warm.mp4", plan_in=warm,
+                pool.ready()  # every actor started, then each warmed by a segment
+                ganclip.render(args.song, output=tmp / "warm.mp4",
+                               plan_in=warm2 if actors > 1 else warm,
                                size=args.size, quiet=True, restart=True, ray=pool)
                 SEGMENTS.clear()
                 rates[actors, threads], wall, _ = draw(f"ray{actors}", ray=pool)
@@ -131,9 +135,7 @@ def main():
 
         began = time.perf_counter()
         with open_pool("local", size=args.size, actors=2, threads=1) as pool:
-            import ray as ray_module
-
-            ray_module.get([a.starting for a in pool.actors])
+            pool.ready()
             opened = time.perf_counter() - began
             began = time.perf_counter()
         closed = time.perf_counter() - began

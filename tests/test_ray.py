@@ -141,6 +141,8 @@ def test_a_ray_render_is_the_local_render_frame_for_frame_with_one_load_per_acto
         ray_cluster, long_song, reference, write_wav, tmp_path, caplog):
     caplog.set_level(logging.DEBUG, logger="ganclip.cluster")
     with open_pool(address(ray_cluster)) as pool:
+        # both actors up before the first segment, or a quicker one may draw all four
+        assert pool.ready() == 2
         result = render(long_song, tmp_path / "ray.mp4", ray=pool)
         assert same_video(result.path, reference)
         ours, rate = decode_audio(result.path)
@@ -277,6 +279,9 @@ def test_no_usable_resources_is_one_line_after_the_wait(ray_cluster, song, tmp_p
         assert "\n" not in message and "no Ray actor could start in 1 s" in message
         assert f"each needs {need}" in message
         assert not (tmp_path / "full.mp4.parts").exists()  # nothing was finished
+        with open_pool(address(ray_cluster), **kw) as pool:
+            with pytest.raises(cluster.ClusterError, match=f"none within 0.5 s.*{need}"):
+                pool.ready(timeout=0.5)
 
 
 def test_an_address_nobody_listens_on_is_one_line_naming_it_quickly(song, tmp_path):

@@ -194,6 +194,34 @@ class Pool:
                 self._cancel(run)
                 raise
 
+    def ready(self, timeout: float | None = None) -> int:
+        """Wait until every actor has started (imported torch and ganclip, answered where
+        it runs), for at most ``timeout`` seconds (default :data:`RESOURCE_WAIT`), and
+        return how many run. :meth:`draw` does not need it, as it hands segments to each
+        actor once it answers; it makes a first render spread over all of them.
+
+        Raises
+        ------
+        ClusterError when no actor started in time, or every one died
+        """
+        wait = RESOURCE_WAIT if timeout is None else timeout
+        limit = time.monotonic() + wait
+        while True:
+            starting = {a.starting: a for a in self.actors if a.starting is not None}
+            left = limit - time.monotonic()
+            if not starting or left <= 0:
+                break
+            ready, _ = self.ray.wait(list(starting), num_returns=len(starting),
+                                     timeout=min(left, POLL))
+            for ref in ready:
+                self._started(starting[ref], ref)
+        running = sum(a.starting is None for a in self.actors)
+        if not running:
+            why = self._deaths[-1] if self._deaths else f"none within {wait:g} s"
+            raise ClusterError(f"--ray {self.address}: no Ray actor started ({why}); each "
+                               f"needs {self.need}")
+        return running
+
     def _check(self, job, plan) -> None:
         """A render this pool's actors can draw: their model, size, seed and fit."""
         ours = (self.prepared.spec.name, tuple(self.load["size"]), self.load["seed"],
